@@ -1,0 +1,16 @@
+/* fa-cli.h: the verbs of the flowanchor command-line tool. Each takes the
+ * arguments after its own name and returns the process exit status.
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* Exit statuses: 0 done, 1 the work failed (bad file, missing element), 2 usage. */
+enum { FA_CLI_OK = 0, FA_CLI_FAILED = 1, FA_CLI_USAGE = 2 };
+
+int fa_cli_inspect (int argc, char **argv);
+int fa_cli_doctor (int argc, char **argv);
+
+G_END_DECLS

@@ -1,0 +1,445 @@
+/* fa-backend.c: backend selection, memory accounting, and the fa_op_* entry
+ * points that check every call before a backend sees it.
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#define G_LOG_DOMAIN "fa-backend"
+
+#include "config.h"
+
+#include "fa-backend-private.h"
+
+#include "fa-error.h"
+
+FaBackend *
+_fa_backend_new (const FaBackendOps *ops, FaDevice device, char *description, gpointer impl)
+{
+  FaBackend *backend = g_new0 (FaBackend, 1);
+
+  g_ref_count_init (&backend->ref_count);
+  g_mutex_init (&backend->memory_lock);
+  backend->ops = ops;
+  backend->device = device;
+  backend->description = description;
+  backend->impl = impl;
+  return backend;
+}
+
+FaBackend *
+fa_backend_ref (FaBackend *backend)
+{
+  g_return_val_if_fail (backend != NULL, NULL);
+  g_ref_count_inc (&backend->ref_count);
+  return backend;
+}
+
+void
+fa_backend_unref (FaBackend *backend)
+{
+  if (backend == NULL || !g_ref_count_dec (&backend->ref_count))
+    return;
+  if (backend->memory_current != 0)
+    g_warning ("%s: %" G_GUINT64_FORMAT " bytes still allocated at destruction",
+               backend->description, backend->memory_current);
+  if (backend->ops->destroy != NULL)
+    backend->ops->destroy (backend);
+  g_mutex_clear (&backend->memory_lock);
+  g_free (backend->description);
+  g_free (backend);
+}
+
+FaDevice
+fa_backend_get_device (FaBackend *backend)
+{
+  return backend->device;
+}
+
+const char *
+fa_backend_get_description (FaBackend *backend)
+{
+  return backend->description;
+}
+
+gboolean
+fa_backend_synchronize (FaBackend *backend, GError **error)
+{
+  return backend->ops->synchronize == NULL || backend->ops->synchronize (backend, error);
+}
+
+FaBackend *
+fa_backend_new_cuda (int device_index, GError **error)
+{
+#if FA_HAVE_CUDA
+  return _fa_backend_cuda_new (device_index, error);
+#else
+  g_set_error (error, FA_ERROR, FA_ERROR_UNSUPPORTED,
+               "this build has no CUDA backend (nvcc was not found when it was configured)");
+  return NULL;
+#endif
+}
+
+gboolean
+fa_cuda_probe (int device_index, char **out_name, guint64 *out_total_bytes, GError **error)
+{
+#if FA_HAVE_CUDA
+  return _fa_backend_cuda_probe (device_index, out_name, out_total_bytes, error);
+#else
+  return fa_backend_new_cuda (device_index, error) != NULL;
+#endif
+}
+
+FaBackend *
+fa_backend_new_default (void)
+{
+  const char *wanted = g_getenv ("FLOWANCHOR_BACKEND");
+  g_autoptr (GError) error = NULL;
+
+  if (g_strcmp0 (wanted, "cpu") == 0)
+    {
+      g_message ("Computing on the CPU: FLOWANCHOR_BACKEND=cpu");
+      return fa_backend_new_cpu ();
+    }
+
+  FaBackend *cuda = fa_backend_new_cuda (0, &error);
+  if (cuda != NULL)
+    {
+      g_message ("Computing on %s", fa_backend_get_description (cuda));
+      return cuda;
+    }
+  g_message ("CUDA not used (%s); computing on the CPU", error->message);
+  return fa_backend_new_cpu ();
+}
+
+gpointer
+fa_backend_alloc (FaBackend *backend, gsize size, GError **error)
+{
+  gpointer ptr;
+
+  if (size == 0)
+    return NULL;
+  ptr = backend->ops->alloc (backend, size, error);
+  if (ptr == NULL)
+    return NULL;
+
+  g_mutex_lock (&backend->memory_lock);
+  backend->memory_current += size;
+  backend->memory_peak = MAX (backend->memory_peak, backend->memory_current);
+  g_mutex_unlock (&backend->memory_lock);
+  return ptr;
+}
+
+void
+fa_backend_free (FaBackend *backend, gpointer ptr, gsize size)
+{
+  if (ptr == NULL)
+    return;
+  backend->ops->free (backend, ptr);
+
+  g_mutex_lock (&backend->memory_lock);
+  backend->memory_current -= MIN (size, backend->memory_current);
+  g_mutex_unlock (&backend->memory_lock);
+}
+
+void
+fa_backend_get_memory (FaBackend *backend, guint64 *current, guint64 *peak)
+{
+  g_mutex_lock (&backend->memory_lock);
+  if (current != NULL)
+    *current = backend->memory_current;
+  if (peak != NULL)
+    *peak = backend->memory_peak;
+  g_mutex_unlock (&backend->memory_lock);
+}
+
+void
+fa_backend_reset_peak (FaBackend *backend)
+{
+  g_mutex_lock (&backend->memory_lock);
+  backend->memory_peak = backend->memory_current;
+  g_mutex_unlock (&backend->memory_lock);
+}
+
+void
+fa_backend_log_stage_memory (FaBackend *backend, const char *stage)
+{
+  guint64 current, peak;
+
+  fa_backend_get_memory (backend, &current, &peak);
+  g_autofree char *peak_text = g_format_size_full (peak, G_FORMAT_SIZE_IEC_UNITS);
+  g_autofree char *current_text = g_format_size_full (current, G_FORMAT_SIZE_IEC_UNITS);
+  g_info ("%s: peak %s memory %s (%" G_GUINT64_FORMAT " bytes), %s held after it", stage,
+          fa_device_get_name (backend->device), peak_text, peak, current_text);
+  fa_backend_reset_peak (backend);
+}
+
+/* ---- argument checks shared by both backends ---- */
+
+static gboolean
+check_operand (FaBackend *backend, const char *op, const char *role, const FaTensor *tensor,
+               GError **error)
+{
+  if (tensor->device != backend->device)
+    {
+      g_set_error (error, FA_ERROR, FA_ERROR_DEVICE, "%s: %s is on %s but the backend computes on %s",
+                   op, role, fa_device_get_name (tensor->device), fa_device_get_name (backend->device));
+      return FALSE;
+    }
+  if (!fa_tensor_is_contiguous (tensor))
+    {
+      g_set_error (error, FA_ERROR, FA_ERROR_SHAPE, "%s: %s is not contiguous", op, role);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+check_same_dtype (const char *op, const char *role, const FaTensor *tensor, const FaTensor *x,
+                  GError **error)
+{
+  if (tensor->dtype != x->dtype)
+    {
+      g_set_error (error, FA_ERROR, FA_ERROR_DTYPE, "%s: %s is %s but x is %s", op, role,
+                   fa_dtype_get_name (tensor->dtype), fa_dtype_get_name (x->dtype));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+check_same_shape (const char *op, const char *role, const FaTensor *tensor, const FaTensor *x,
+                  GError **error)
+{
+  if (!fa_tensor_same_shape (tensor, x))
+    {
+      g_autofree char *got = fa_tensor_shape_to_string (tensor);
+      g_autofree char *want = fa_tensor_shape_to_string (x);
+      g_set_error (error, FA_ERROR, FA_ERROR_SHAPE, "%s: %s has shape %s but x has %s", op, role,
+                   got, want);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* A per-feature parameter (norm weight, bias): NULL, or [cols] of x's dtype. */
+static gboolean
+check_vector (FaBackend *backend, const char *op, const char *role, const FaTensor *vector,
+              gint64 cols, const FaTensor *x, GError **error)
+{
+  if (vector == NULL)
+    return TRUE;
+  if (!check_operand (backend, op, role, vector, error) ||
+      !check_same_dtype (op, role, vector, x, error))
+    return FALSE;
+  if (vector->ndim != 1 || vector->shape[0] != cols)
+    {
+      g_autofree char *got = fa_tensor_shape_to_string (vector);
+      g_set_error (error, FA_ERROR, FA_ERROR_SHAPE, "%s: %s has shape %s, expected [%" G_GINT64_FORMAT "]",
+                   op, role, got, cols);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* x and y: same shape and dtype, at least one axis; gives rows × cols. */
+static gboolean
+check_rows (FaBackend *backend, const char *op, const FaTensor *x, const FaTensor *y,
+            gint64 *rows, gint64 *cols, GError **error)
+{
+  if (!check_operand (backend, op, "x", x, error) || !check_operand (backend, op, "y", y, error) ||
+      !check_same_dtype (op, "y", y, x, error) || !check_same_shape (op, "y", y, x, error))
+    return FALSE;
+  if (x->ndim == 0)
+    {
+      g_set_error (error, FA_ERROR, FA_ERROR_SHAPE, "%s: x needs at least one axis", op);
+      return FALSE;
+    }
+  *cols = x->shape[x->ndim - 1];
+  *rows = *cols == 0 ? 0 : fa_tensor_get_numel (x) / *cols;
+  return TRUE;
+}
+
+gboolean
+fa_op_linear (FaBackend *backend, const FaTensor *x, const FaTensor *weight, const FaTensor *bias,
+              FaTensor *y, GError **error)
+{
+  const char *op = "linear";
+
+  g_return_val_if_fail (backend != NULL && x != NULL && weight != NULL && y != NULL, FALSE);
+
+  if (!check_operand (backend, op, "x", x, error) ||
+      !check_operand (backend, op, "weight", weight, error) ||
+      !check_operand (backend, op, "y", y, error) ||
+      (bias != NULL && !check_operand (backend, op, "bias", bias, error)))
+    return FALSE;
+  if (x->ndim < 1 || weight->ndim != 2 || x->shape[x->ndim - 1] != weight->shape[1])
+    {
+      g_autofree char *xs = fa_tensor_shape_to_string (x);
+      g_autofree char *ws = fa_tensor_shape_to_string (weight);
+      g_set_error (error, FA_ERROR, FA_ERROR_SHAPE,
+                   "linear: x %s does not fit weight %s (expected [..., k] and [n, k])", xs, ws);
+      return FALSE;
+    }
+
+  gint64 k = weight->shape[1], n = weight->shape[0];
+  gint64 m = k == 0 ? 0 : fa_tensor_get_numel (x) / k;
+  gboolean y_fits = y->ndim == x->ndim && y->shape[y->ndim - 1] == n;
+  for (int i = 0; y_fits && i < x->ndim - 1; i++)
+    y_fits = y->shape[i] == x->shape[i];
+  if (!y_fits)
+    {
+      g_autofree char *xs = fa_tensor_shape_to_string (x);
+      g_autofree char *ys = fa_tensor_shape_to_string (y);
+      g_set_error (error, FA_ERROR, FA_ERROR_SHAPE,
+                   "linear: y has shape %s but x %s times weight gives [..., %" G_GINT64_FORMAT "]",
+                   ys, xs, n);
+      return FALSE;
+    }
+  if (bias != NULL && (bias->ndim != 1 || bias->shape[0] != n))
+    {
+      g_autofree char *bs = fa_tensor_shape_to_string (bias);
+      g_set_error (error, FA_ERROR, FA_ERROR_SHAPE, "linear: bias has shape %s, expected [%" G_GINT64_FORMAT "]",
+                   bs, n);
+      return FALSE;
+    }
+  if (k == 0)
+    {
+      g_set_error (error, FA_ERROR, FA_ERROR_SHAPE, "linear: the inner dimension is 0");
+      return FALSE;
+    }
+  if (fa_tensor_get_data (y) == fa_tensor_get_data (x) && m > 0)
+    {
+      g_set_error (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT, "linear: y must not alias x");
+      return FALSE;
+    }
+  if (m == 0 || n == 0)
+    return TRUE;
+  return backend->ops->linear (backend, x, weight, bias, y, m, k, n, error);
+}
+
+gboolean
+fa_op_layer_norm (FaBackend *backend, const FaTensor *x, const FaTensor *weight,
+                  const FaTensor *bias, FaTensor *y, float eps, GError **error)
+{
+  gint64 rows, cols;
+
+  g_return_val_if_fail (backend != NULL && x != NULL && y != NULL, FALSE);
+
+  if (!check_rows (backend, "layer_norm", x, y, &rows, &cols, error) ||
+      !check_vector (backend, "layer_norm", "weight", weight, cols, x, error) ||
+      !check_vector (backend, "layer_norm", "bias", bias, cols, x, error))
+    return FALSE;
+  if (rows == 0)
+    return TRUE;
+  return backend->ops->layer_norm (backend, x, weight, bias, y, rows, cols, eps, error);
+}
+
+gboolean
+fa_op_rms_norm (FaBackend *backend, const FaTensor *x, const FaTensor *weight, FaTensor *y,
+                float eps, GError **error)
+{
+  gint64 rows, cols;
+
+  g_return_val_if_fail (backend != NULL && x != NULL && y != NULL, FALSE);
+
+  if (!check_rows (backend, "rms_norm", x, y, &rows, &cols, error) ||
+      !check_vector (backend, "rms_norm", "weight", weight, cols, x, error))
+    return FALSE;
+  if (rows == 0)
+    return TRUE;
+  return backend->ops->rms_norm (backend, x, weight, y, rows, cols, eps, error);
+}
+
+static gboolean
+unary (FaBackend *backend, FaUnaryOp op, const char *name, const FaTensor *x, FaTensor *y,
+       GError **error)
+{
+  gint64 rows, cols;
+
+  g_return_val_if_fail (backend != NULL && x != NULL && y != NULL, FALSE);
+
+  if (!check_rows (backend, name, x, y, &rows, &cols, error))
+    return FALSE;
+  if (rows == 0)
+    return TRUE;
+  return backend->ops->unary (backend, op, x, y, rows * cols, error);
+}
+
+gboolean
+fa_op_gelu_tanh (FaBackend *backend, const FaTensor *x, FaTensor *y, GError **error)
+{
+  return unary (backend, FA_UNARY_GELU_TANH, "gelu_tanh", x, y, error);
+}
+
+gboolean
+fa_op_silu (FaBackend *backend, const FaTensor *x, FaTensor *y, GError **error)
+{
+  return unary (backend, FA_UNARY_SILU, "silu", x, y, error);
+}
+
+gboolean
+fa_op_softmax (FaBackend *backend, const FaTensor *x, FaTensor *y, GError **error)
+{
+  gint64 rows, cols;
+
+  g_return_val_if_fail (backend != NULL && x != NULL && y != NULL, FALSE);
+
+  if (!check_rows (backend, "softmax", x, y, &rows, &cols, error))
+    return FALSE;
+  if (rows == 0)
+    return TRUE;
+  return backend->ops->softmax (backend, x, y, rows, cols, error);
+}
+
+static gboolean
+binary (FaBackend *backend, FaBinaryOp op, const char *name, const FaTensor *a, const FaTensor *b,
+        FaTensor *y, GError **error)
+{
+  g_return_val_if_fail (backend != NULL && a != NULL && b != NULL && y != NULL, FALSE);
+
+  if (!check_operand (backend, name, "a", a, error) || !check_operand (backend, name, "b", b, error) ||
+      !check_operand (backend, name, "y", y, error) || !check_same_dtype (name, "b", b, a, error) ||
+      !check_same_dtype (name, "y", y, a, error) || !check_same_shape (name, "y", y, a, error))
+    return FALSE;
+
+  /* b matches a's trailing axes */
+  gboolean fits = b->ndim <= a->ndim;
+  for (int i = 0; fits && i < b->ndim; i++)
+    fits = b->shape[i] == a->shape[a->ndim - b->ndim + i];
+  if (!fits)
+    {
+      g_autofree char *as = fa_tensor_shape_to_string (a);
+      g_autofree char *bs = fa_tensor_shape_to_string (b);
+      g_set_error (error, FA_ERROR, FA_ERROR_SHAPE,
+                   "%s: b %s is neither a's shape %s nor the shape of its trailing axes", name, bs, as);
+      return FALSE;
+    }
+
+  gint64 n = fa_tensor_get_numel (a), nb = fa_tensor_get_numel (b);
+  if (n == 0)
+    return TRUE;
+  return backend->ops->binary (backend, op, a, b, y, n, nb, error);
+}
+
+gboolean
+fa_op_add (FaBackend *backend, const FaTensor *a, const FaTensor *b, FaTensor *y, GError **error)
+{
+  return binary (backend, FA_BINARY_ADD, "add", a, b, y, error);
+}
+
+gboolean
+fa_op_mul (FaBackend *backend, const FaTensor *a, const FaTensor *b, FaTensor *y, GError **error)
+{
+  return binary (backend, FA_BINARY_MUL, "mul", a, b, y, error);
+}
+
+gboolean
+fa_op_convert (FaBackend *backend, const FaTensor *x, FaTensor *y, GError **error)
+{
+  g_return_val_if_fail (backend != NULL && x != NULL && y != NULL, FALSE);
+
+  if (!check_operand (backend, "convert", "x", x, error) ||
+      !check_operand (backend, "convert", "y", y, error) ||
+      !check_same_shape ("convert", "y", y, x, error))
+    return FALSE;
+  if (fa_tensor_get_numel (x) == 0)
+    return TRUE;
+  return backend->ops->convert (backend, x, y, fa_tensor_get_numel (x), error);
+}

@@ -1,0 +1,232 @@
+/* The flowanchor command-line tool, run as a user runs it.
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#include <glib/gstdio.h>
+
+#include "config.h"
+#include "fa-backend.h"
+#include "fa-safetensors.h"
+#include "fa-test-util.h"
+
+typedef struct {
+  int status;
+  char *out;
+  char *err;
+} Run;
+
+static void
+run_clear (Run *run)
+{
+  g_free (run->out);
+  g_free (run->err);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Run, run_clear)
+
+static void
+run_cli (Run *run, const char *const *env_extra, ...)
+{
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_auto (GStrv) env = g_get_environ ();
+  g_autoptr (GError) error = NULL;
+  va_list args;
+  const char *arg;
+
+  g_ptr_array_add (argv, (gpointer) g_getenv ("FA_CLI"));
+  va_start (args, env_extra);
+  while ((arg = va_arg (args, const char *)) != NULL)
+    g_ptr_array_add (argv, (gpointer) arg);
+  va_end (args);
+  g_ptr_array_add (argv, NULL);
+  for (; env_extra != NULL && *env_extra != NULL; env_extra += 2)
+    env = g_environ_setenv (env, env_extra[0], env_extra[1], TRUE);
+
+  int wait_status = 0;
+  g_spawn_sync (NULL, (char **) argv->pdata, env, G_SPAWN_DEFAULT, NULL, NULL, &run->out, &run->err,
+                &wait_status, &error);
+  g_assert_no_error (error);
+  g_assert_true (WIFEXITED (wait_status));
+  run->status = WEXITSTATUS (wait_status);
+}
+
+static FaTensor *
+host_tensor (FaBackend *cpu, FaDType dtype, int ndim, const gint64 *shape)
+{
+  FaTensor *t = fa_tensor_new (cpu, dtype, ndim, shape, NULL);
+  memset (fa_tensor_get_data (t), 0, fa_tensor_get_nbytes (t));
+  return t;
+}
+
+/* Two shards and an index, like a diffusers component folder. */
+static char *
+make_model_folder (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (FaBackend) cpu = fa_backend_new_cpu ();
+  char *root = g_dir_make_tmp ("fa-cli-XXXXXX", &error);
+  g_autofree char *transformer = g_build_filename (root, "transformer", NULL);
+  g_autofree char *tokenizer = g_build_filename (root, "tokenizer", NULL);
+  g_autofree char *shard1 = g_build_filename (transformer, "diffusion_pytorch_model-00001-of-00002.safetensors", NULL);
+  g_autofree char *shard2 = g_build_filename (transformer, "diffusion_pytorch_model-00002-of-00002.safetensors", NULL);
+  g_autofree char *index = g_build_filename (transformer, "diffusion_pytorch_model.safetensors.index.json", NULL);
+  g_autofree char *model_index = g_build_filename (root, "model_index.json", NULL);
+  g_autoptr (FaTensor) q = host_tensor (cpu, FA_DTYPE_BF16, 2, (gint64[]) { 6, 4 });
+  g_autoptr (FaTensor) bias = host_tensor (cpu, FA_DTYPE_F32, 1, (gint64[]) { 6 });
+  g_autoptr (FaTensor) table = host_tensor (cpu, FA_DTYPE_F32, 3, (gint64[]) { 1, 6, 4 });
+
+  g_assert_no_error (error);
+  g_assert_cmpint (g_mkdir (transformer, 0700), ==, 0);
+  g_assert_cmpint (g_mkdir (tokenizer, 0700), ==, 0);
+  g_assert_true (fa_safetensors_write (shard1, 2, (const char *[]) { "blocks.0.attn1.to_q.weight", "blocks.0.attn1.to_q.bias" },
+                                       (FaTensor *[]) { q, bias }, NULL, &error));
+  g_assert_true (fa_safetensors_write (shard2, 1, (const char *[]) { "scale_shift_table" },
+                                       (FaTensor *[]) { table }, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_file_set_contents (index,
+    "{\"metadata\": {\"total_size\": 168}, \"weight_map\": {"
+    "\"blocks.0.attn1.to_q.weight\": \"diffusion_pytorch_model-00001-of-00002.safetensors\","
+    "\"blocks.0.attn1.to_q.bias\": \"diffusion_pytorch_model-00001-of-00002.safetensors\","
+    "\"scale_shift_table\": \"diffusion_pytorch_model-00002-of-00002.safetensors\"}}", -1, &error));
+  g_assert_true (g_file_set_contents (model_index, "{\"_class_name\": \"WanPipeline\"}", -1, &error));
+  return root;
+}
+
+static void
+remove_tree (const char *path)
+{
+  g_autofree char *quoted = g_shell_quote (path);
+  g_autofree char *command = g_strdup_printf ("rm -rf %s", quoted);
+  g_assert_true (g_spawn_command_line_sync (command, NULL, NULL, NULL, NULL));
+}
+
+static void
+test_version_and_usage (void)
+{
+  g_auto (Run) version = { 0 }, none = { 0 }, unknown = { 0 }, help = { 0 };
+
+  run_cli (&version, NULL, "--version", NULL);
+  g_assert_cmpint (version.status, ==, 0);
+  g_assert_cmpstr (version.out, ==, "flowanchor " PACKAGE_VERSION "\n");
+
+  run_cli (&none, NULL, NULL);
+  g_assert_cmpint (none.status, ==, 2);
+  g_assert_nonnull (strstr (none.err, "Usage: flowanchor"));
+
+  run_cli (&unknown, NULL, "frobnicate", NULL);
+  g_assert_cmpint (unknown.status, ==, 2);
+  g_assert_nonnull (strstr (unknown.err, "unknown verb 'frobnicate'"));
+
+  run_cli (&help, NULL, "--help", NULL);
+  g_assert_cmpint (help.status, ==, 0);
+  g_assert_nonnull (strstr (help.out, "inspect"));
+  g_assert_nonnull (strstr (help.out, "doctor"));
+}
+
+static void
+test_inspect_file_set_and_folder (void)
+{
+  g_autofree char *root = make_model_folder ();
+  g_autofree char *transformer = g_build_filename (root, "transformer", NULL);
+  g_autofree char *index = g_build_filename (transformer, "diffusion_pytorch_model.safetensors.index.json", NULL);
+  g_autofree char *shard1 = g_build_filename (transformer, "diffusion_pytorch_model-00001-of-00002.safetensors", NULL);
+  g_auto (Run) file = { 0 }, set = { 0 }, folder = { 0 }, pipeline = { 0 }, summary = { 0 };
+
+  run_cli (&file, NULL, "inspect", shard1, NULL);
+  g_assert_cmpint (file.status, ==, 0);
+  g_assert_nonnull (strstr (file.out, "blocks.0.attn1.to_q.weight"));
+  g_assert_true (g_regex_match_simple ("to_q\\.weight +bf16 +\\[6, 4\\]", file.out, 0, 0));
+  g_assert_true (g_regex_match_simple ("to_q\\.bias +f32 +\\[6\\]", file.out, 0, 0));
+  g_assert_nonnull (strstr (file.out, "2 tensors, 30 parameters"));
+  g_assert_null (strstr (file.out, "scale_shift_table"));
+
+  run_cli (&set, NULL, "inspect", index, NULL);
+  g_assert_cmpint (set.status, ==, 0);
+  g_assert_nonnull (strstr (set.out, "2 files"));
+  g_assert_nonnull (strstr (set.out, "scale_shift_table"));
+  g_assert_nonnull (strstr (set.out, "3 tensors, 54 parameters"));
+
+  run_cli (&folder, NULL, "inspect", transformer, NULL);
+  g_assert_cmpint (folder.status, ==, 0);
+  g_assert_nonnull (strstr (folder.out, "3 tensors, 54 parameters"));
+
+  /* a whole diffusers folder: tokenizer/ holds no weights and is skipped */
+  run_cli (&pipeline, NULL, "inspect", root, NULL);
+  g_assert_cmpint (pipeline.status, ==, 0);
+  g_assert_nonnull (strstr (pipeline.out, "transformer"));
+  g_assert_nonnull (strstr (pipeline.out, "3 tensors, 54 parameters"));
+
+  run_cli (&summary, NULL, "inspect", "--summary", transformer, NULL);
+  g_assert_cmpint (summary.status, ==, 0);
+  g_assert_null (strstr (summary.out, "scale_shift_table"));
+  g_assert_nonnull (strstr (summary.out, "3 tensors, 54 parameters"));
+
+  remove_tree (root);
+}
+
+static void
+test_inspect_errors (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *root = g_dir_make_tmp ("fa-cli-XXXXXX", &error);
+  g_autofree char *corrupt = g_build_filename (root, "bad.safetensors", NULL);
+  g_autofree char *missing = g_build_filename (root, "missing.safetensors", NULL);
+  g_auto (Run) bad = { 0 }, absent = { 0 }, empty = { 0 }, usage = { 0 };
+
+  /* a header that claims more bytes than the file has */
+  g_assert_true (g_file_set_contents (corrupt, "\xff\x00\x00\x00\x00\x00\x00\x00{}", 10, &error));
+
+  run_cli (&bad, NULL, "inspect", corrupt, NULL);
+  g_assert_cmpint (bad.status, ==, 1);
+  g_assert_true (g_str_has_prefix (bad.err, "flowanchor inspect: "));
+  g_assert_nonnull (strstr (bad.err, corrupt));
+  g_assert_cmpstr (bad.out, ==, "");
+
+  run_cli (&absent, NULL, "inspect", missing, NULL);
+  g_assert_cmpint (absent.status, ==, 1);
+  g_assert_nonnull (strstr (absent.err, missing));
+
+  g_assert_cmpint (g_unlink (corrupt), ==, 0);
+  run_cli (&empty, NULL, "inspect", root, NULL);
+  g_assert_cmpint (empty.status, ==, 1);
+  g_assert_nonnull (strstr (empty.err, "no .safetensors"));
+
+  run_cli (&usage, NULL, "inspect", NULL);
+  g_assert_cmpint (usage.status, ==, 2);
+
+  remove_tree (root);
+}
+
+static void
+test_doctor (void)
+{
+  const char *no_model[] = { "FLOWANCHOR_MODEL_DIR", "/nonexistent/wan", NULL };
+  g_auto (Run) run = { 0 };
+
+  run_cli (&run, no_model, "doctor", NULL);
+  g_assert_true (g_str_has_prefix (run.out, "FlowAnchor " PACKAGE_VERSION));
+  g_assert_true (g_regex_match_simple ("^  cpu +yes +CPU", run.out, G_REGEX_MULTILINE, 0));
+  g_assert_true (g_regex_match_simple ("^  cuda +(yes|no) +\\S", run.out, G_REGEX_MULTILINE, 0));
+  for (const char *const *element = (const char *[]) { "decodebin3", "x264enc", "vp9enc", "mp4mux",
+                                                        "webmmux", "qtdemux", "opusenc", NULL };
+       *element != NULL; element++)
+    {
+      g_autofree char *pattern = g_strdup_printf ("^  %s +(yes|MISSING) ", *element);
+      g_assert_true (g_regex_match_simple (pattern, run.out, G_REGEX_MULTILINE, 0));
+    }
+  g_assert_nonnull (strstr (run.out, "/nonexistent/wan (from FLOWANCHOR_MODEL_DIR)"));
+  g_assert_nonnull (strstr (run.out, "the folder does not exist"));
+  /* the exit status follows what is missing */
+  g_assert_cmpint (run.status, ==, strstr (run.out, "MISSING") != NULL ? 1 : 0);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/cli/version-and-usage", test_version_and_usage);
+  g_test_add_func ("/cli/inspect", test_inspect_file_set_and_folder);
+  g_test_add_func ("/cli/inspect-errors", test_inspect_errors);
+  g_test_add_func ("/cli/doctor", test_doctor);
+
+  return g_test_run ();
+}

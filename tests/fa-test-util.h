@@ -1,0 +1,61 @@
+/* fa-test-util.h: what the engine's tests share: seeded random data, NaN
+ * poisoning of outputs, relative error against a float64 reference, and
+ * checks on error messages.
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#pragma once
+
+#include <glib.h>
+#include <math.h>
+#include <string.h>
+
+/* Deterministic uniform values in [lo, hi). */
+static inline void
+fa_test_fill_uniform (float *data, gsize n, guint32 seed, float lo, float hi)
+{
+  g_autoptr (GRand) rand = g_rand_new_with_seed (seed);
+
+  for (gsize i = 0; i < n; i++)
+    data[i] = (float) g_rand_double_range (rand, lo, hi);
+}
+
+/* Outputs start as NaN so that an element a kernel forgets to write fails. */
+static inline void
+fa_test_poison (float *data, gsize n)
+{
+  for (gsize i = 0; i < n; i++)
+    data[i] = NAN;
+}
+
+/* max|y − ref| / max|ref|: scale-aware, and infinite when any y is NaN or
+ * infinite (NaN never passes). */
+static inline double
+fa_test_relative_error (const float *y, const double *ref, gsize n)
+{
+  double max_diff = 0.0, max_ref = 0.0;
+
+  for (gsize i = 0; i < n; i++)
+    {
+      if (!isfinite (y[i]) || !isfinite (ref[i]))
+        return INFINITY;
+      max_diff = fmax (max_diff, fabs ((double) y[i] - ref[i]));
+      max_ref = fmax (max_ref, fabs (ref[i]));
+    }
+  return max_diff / fmax (max_ref, 1e-30);
+}
+
+#define fa_test_assert_close(y, ref, n, tol)                                        \
+  G_STMT_START {                                                                    \
+    double fa_test_err_ = fa_test_relative_error ((y), (ref), (n));                 \
+    if (!(fa_test_err_ <= (tol)))                                                   \
+      g_error ("%s:%d: relative error %.3g exceeds %.3g", __FILE__, __LINE__,       \
+               fa_test_err_, (double) (tol));                                        \
+  } G_STMT_END
+
+/* The call failed with @domain/@code and a message containing @fragment. */
+#define fa_test_assert_error_message(error, domain, code, fragment)                 \
+  G_STMT_START {                                                                    \
+    g_assert_error ((error), (domain), (code));                                     \
+    if (strstr ((error)->message, (fragment)) == NULL)                              \
+      g_error ("%s:%d: error message \"%s\" does not mention \"%s\"", __FILE__,      \
+               __LINE__, (error)->message, (fragment));                              \
+  } G_STMT_END
