@@ -55,6 +55,11 @@ struct _FaBackend {
 FaBackend *_fa_backend_new (const FaBackendOps *ops, FaDevice device, char *description,
                             gpointer impl);
 
+/* Memory a backend allocates for itself (scratch) is counted like the
+ * callers' through these. */
+void _fa_backend_count_alloc (FaBackend *backend, gsize size);
+void _fa_backend_count_free (FaBackend *backend, gsize size);
+
 #if FA_HAVE_CUDA
 FaBackend *_fa_backend_cuda_new (int device_index, GError **error);
 gboolean   _fa_backend_cuda_probe (int device_index, char **out_name, guint64 *out_total_bytes,

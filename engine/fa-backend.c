@@ -36,11 +36,13 @@ fa_backend_unref (FaBackend *backend)
 {
   if (backend == NULL || !g_ref_count_dec (&backend->ref_count))
     return;
+  /* destroy releases what the backend holds for itself (scratch); what is
+   * left was allocated by a caller and never freed */
+  if (backend->ops->destroy != NULL)
+    backend->ops->destroy (backend);
   if (backend->memory_current != 0)
     g_warning ("%s: %" G_GUINT64_FORMAT " bytes still allocated at destruction",
                backend->description, backend->memory_current);
-  if (backend->ops->destroy != NULL)
-    backend->ops->destroy (backend);
   g_mutex_clear (&backend->memory_lock);
   g_free (backend->description);
   g_free (backend);
@@ -108,6 +110,23 @@ fa_backend_new_default (void)
   return fa_backend_new_cpu ();
 }
 
+void
+_fa_backend_count_alloc (FaBackend *backend, gsize size)
+{
+  g_mutex_lock (&backend->memory_lock);
+  backend->memory_current += size;
+  backend->memory_peak = MAX (backend->memory_peak, backend->memory_current);
+  g_mutex_unlock (&backend->memory_lock);
+}
+
+void
+_fa_backend_count_free (FaBackend *backend, gsize size)
+{
+  g_mutex_lock (&backend->memory_lock);
+  backend->memory_current -= MIN (size, backend->memory_current);
+  g_mutex_unlock (&backend->memory_lock);
+}
+
 gpointer
 fa_backend_alloc (FaBackend *backend, gsize size, GError **error)
 {
@@ -116,13 +135,8 @@ fa_backend_alloc (FaBackend *backend, gsize size, GError **error)
   if (size == 0)
     return NULL;
   ptr = backend->ops->alloc (backend, size, error);
-  if (ptr == NULL)
-    return NULL;
-
-  g_mutex_lock (&backend->memory_lock);
-  backend->memory_current += size;
-  backend->memory_peak = MAX (backend->memory_peak, backend->memory_current);
-  g_mutex_unlock (&backend->memory_lock);
+  if (ptr != NULL)
+    _fa_backend_count_alloc (backend, size);
   return ptr;
 }
 
@@ -132,10 +146,7 @@ fa_backend_free (FaBackend *backend, gpointer ptr, gsize size)
   if (ptr == NULL)
     return;
   backend->ops->free (backend, ptr);
-
-  g_mutex_lock (&backend->memory_lock);
-  backend->memory_current -= MIN (size, backend->memory_current);
-  g_mutex_unlock (&backend->memory_lock);
+  _fa_backend_count_free (backend, size);
 }
 
 void

@@ -38,7 +38,10 @@ const FaSafetensorsEntry *fa_safetensors_lookup (FaSafetensors *file, const char
 /* The "__metadata__" strings; NULL when absent. */
 const char    *fa_safetensors_get_metadata (FaSafetensors *file, const char *key);
 
-/* Host tensor viewing the mapped bytes (no copy); it keeps the file open. */
+/* Host tensor viewing the mapped bytes (no copy); it keeps the file open.
+ * The bytes are read-only and, since safetensors offsets are arbitrary, may
+ * be misaligned for the dtype: a view is for copying and converting (as
+ * fa_weights_load does), not for kernels. */
 FaTensor      *fa_safetensors_view_tensor (FaSafetensors *file, const FaSafetensorsEntry *entry,
                                            GError **error);
 
@@ -51,10 +54,11 @@ gboolean       fa_safetensors_write (const char *path, guint n_tensors, const ch
 
 /*< private >*/
 /* For fa-weights.c, whose index files need the same care: parses @length
- * bytes of JSON after the checks json-glib lacks (UTF-8 without NULs, strict
- * lexing, bounded nesting). Errors are FA_ERROR_CORRUPT_FILE and begin
- * "@path: @what is not valid …". Returns a JsonNode (owned), as a gpointer so
- * that this header does not pull in json-glib. */
+ * bytes of JSON that must be one object, after the checks json-glib lacks
+ * (UTF-8 without NULs, strict lexing, bounded nesting). Errors are
+ * FA_ERROR_CORRUPT_FILE, begin with @path and name @what ("header",
+ * "index"). Returns a JsonNode (owned), as a gpointer so that this header
+ * does not pull in json-glib. */
 gpointer       _fa_safetensors_parse_json (const char *path, const char *what, const char *text,
                                            gsize length, GError **error);
 

@@ -5,9 +5,28 @@
 #include "fa-cpu-kernels.h"
 #include "fa-half.h"
 
+#ifndef FA_CPU_NAIVE_GEMM
 #include <cblas.h>
+#endif
 #include <math.h>
 
+#ifdef FA_CPU_NAIVE_GEMM
+/* For tests/gpu/run.sh on machines without OpenBLAS: a plain triple loop,
+ * accumulating in double, slow but dependency-free. */
+void
+fa_cpu_linear_f32 (const float *x, const float *w, const float *bias, float *y,
+                   int64_t m, int64_t k, int64_t n)
+{
+  for (int64_t i = 0; i < m; i++)
+    for (int64_t j = 0; j < n; j++)
+      {
+        double acc = bias != NULL ? bias[j] : 0.0;
+        for (int64_t l = 0; l < k; l++)
+          acc += (double) x[i * k + l] * w[j * k + l];
+        y[i * n + j] = (float) acc;
+      }
+}
+#else
 void
 fa_cpu_linear_f32 (const float *x, const float *w, const float *bias, float *y,
                    int64_t m, int64_t k, int64_t n)
@@ -23,6 +42,7 @@ fa_cpu_linear_f32 (const float *x, const float *w, const float *bias, float *y,
   cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, (blasint) m, (blasint) n, (blasint) k,
                1.0f, x, (blasint) k, w, (blasint) k, beta, y, (blasint) n);
 }
+#endif
 
 void
 fa_cpu_layer_norm_f32 (const float *x, const float *gamma, const float *beta, float *y,

@@ -1,0 +1,1016 @@
+/* The CUDA backend, op by op, through the engine API: random inputs of
+ * several shapes (odd sizes, rows longer than the shared-memory cache,
+ * addresses that defeat the vector path), outputs poisoned with NaN, and each
+ * result held against a float64 reference computed here and against the CPU
+ * backend. f32 ops must agree to 1e-5, bf16 ops and every linear (bf16
+ * operands) to 1e-2, as max|y − ref| / max|ref|; NaN never passes.
+ *
+ * Without a usable device (CI) every device test is a skip that names the
+ * reason; the argument checks that need no device still run.
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#include <math.h>
+
+#include "fa-backend.h"
+#include "fa-cpu-kernels.h"
+#include "fa-cuda-kernels.h"
+#include "fa-error.h"
+#include "fa-half.h"
+#include "fa-test-util.h"
+
+#define F32_TOLERANCE 1e-5
+#define BF16_TOLERANCE 1e-2
+/* f32-output linear against a reference fed the same bf16-rounded operands:
+ * only the float32 accumulation order differs. */
+#define LINEAR_ROUNDED_TOLERANCE 1e-4
+
+static FaBackend *cuda;
+static FaBackend *cpu;
+static char *cuda_skip_reason;
+
+static const FaDType compute_dtypes[] = { FA_DTYPE_F32, FA_DTYPE_BF16 };
+
+/* [rows, cols]: single elements, odd sizes, the Wan widths (1536, 8960),
+ * rows past the 11264-column shared-memory cache (aligned and not), and more
+ * rows than the 2^20 blocks of one launch. */
+static const gint64 row_shapes[][2] = {
+  { 1, 1 }, { 1, 7 }, { 3, 5 }, { 17, 33 }, { 4, 1000 }, { 2, 1537 },
+  { 33, 1536 }, { 5, 8960 }, { 3, 12000 }, { 2, 12001 }, { (1 << 20) + 3, 3 },
+};
+
+/* The last is past one launch's 8192 × 256 threads even in 8-element packs,
+ * so the grid-stride loop goes round. */
+static const gint64 flat_sizes[] = { 1, 7, 8, 1000, 1537, 33 * 1536, 100003, 17000003 };
+
+typedef struct {
+  int unused;
+} Fixture;
+
+static gboolean
+require_cuda (void)
+{
+  if (cuda != NULL)
+    return TRUE;
+  g_test_skip (cuda_skip_reason);
+  return FALSE;
+}
+
+static void
+fixture_set_up (Fixture *fixture, gconstpointer data)
+{
+}
+
+static void
+fixture_tear_down (Fixture *fixture, gconstpointer data)
+{
+  guint64 current;
+
+  if (cuda == NULL)
+    return;
+  fa_backend_get_memory (cuda, &current, NULL);
+  g_assert_cmpuint (current, ==, 0); /* every device tensor was released */
+}
+
+static double
+tolerance_for (FaDType dtype)
+{
+  return dtype == FA_DTYPE_F32 ? F32_TOLERANCE : BF16_TOLERANCE;
+}
+
+/* ---- host data ---- */
+
+static float
+round_to (FaDType dtype, float v)
+{
+  switch (dtype)
+    {
+    case FA_DTYPE_BF16: return fa_bf16_to_f32 (fa_f32_to_bf16 (v));
+    case FA_DTYPE_F16: return fa_f16_to_f32 (fa_f32_to_f16 (v));
+    default: return v;
+    }
+}
+
+/* Uniform values that @dtype holds exactly, so that the reference sees the
+ * very numbers the device does. */
+static float *
+random_values (gsize n, guint32 seed, float lo, float hi, FaDType dtype)
+{
+  float *v = g_new (float, MAX (n, 1));
+
+  fa_test_fill_uniform (v, n, seed, lo, hi);
+  for (gsize i = 0; i < n; i++)
+    v[i] = round_to (dtype, v[i]);
+  return v;
+}
+
+static FaTensor *
+host_tensor (const float *values, FaDType dtype, int ndim, const gint64 *shape)
+{
+  g_autoptr (GError) error = NULL;
+  FaTensor *t = fa_tensor_new (cpu, dtype, ndim, shape, &error);
+  g_assert_no_error (error);
+
+  g_assert_cmpint (fa_cpu_convert (values, FA_DTYPE_F32, fa_tensor_get_data (t), dtype,
+                                   fa_tensor_get_numel (t)), ==, 0);
+  return t;
+}
+
+static FaTensor *
+device_tensor (const float *values, FaDType dtype, int ndim, const gint64 *shape)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (FaTensor) host = host_tensor (values, dtype, ndim, shape);
+  FaTensor *t = fa_tensor_new (cuda, dtype, ndim, shape, &error);
+  g_assert_no_error (error);
+  g_assert_true (fa_tensor_copy (t, host, &error));
+  g_assert_no_error (error);
+  return t;
+}
+
+/* An output whose every element starts as NaN. */
+static FaTensor *
+poisoned_device_tensor (FaDType dtype, int ndim, const gint64 *shape)
+{
+  gint64 n = 1;
+  for (int i = 0; i < ndim; i++)
+    n *= shape[i];
+  g_autofree float *nan = g_new (float, MAX (n, 1));
+  fa_test_poison (nan, n);
+  return device_tensor (nan, dtype, ndim, shape);
+}
+
+/* The device tensor's values as float32 (exact for f32, bf16 and f16). */
+static float *
+download (const FaTensor *t)
+{
+  g_autoptr (GError) error = NULL;
+  gsize n = fa_tensor_get_numel (t);
+  g_autoptr (FaTensor) host = fa_tensor_new (cpu, t->dtype, t->ndim, t->shape, &error);
+  g_assert_no_error (error);
+
+  g_assert_true (fa_backend_synchronize (cuda, &error));
+  g_assert_no_error (error);
+  g_assert_true (fa_tensor_copy (host, t, &error));
+  g_assert_no_error (error);
+
+  float *values = g_new (float, MAX (n, 1));
+  g_assert_cmpint (fa_cpu_convert (fa_tensor_get_data (host), t->dtype, values, FA_DTYPE_F32, n),
+                   ==, 0);
+  return values;
+}
+
+static double *
+to_double (const float *v, gsize n)
+{
+  double *d = g_new (double, MAX (n, 1));
+  for (gsize i = 0; i < n; i++)
+    d[i] = v[i];
+  return d;
+}
+
+/* Fails the test (and goes on, so that one run lists every bad case). */
+static void
+check_close (const char *what, const float *y, const double *ref, gsize n, double tolerance)
+{
+  double err = fa_test_relative_error (y, ref, n);
+
+  if (!(err <= tolerance))
+    g_test_fail_printf ("%s: relative error %.3g exceeds %.3g", what, err, tolerance);
+}
+
+/* The same op on the CPU backend, in f32, on the same (rounded) inputs. */
+static void
+check_against_cpu (const char *what, const float *y, const FaTensor *cpu_y, gsize n,
+                   double tolerance)
+{
+  g_autofree double *ref = to_double (fa_tensor_get_data (cpu_y), n);
+  g_autofree char *label = g_strdup_printf ("%s vs CPU backend", what);
+  check_close (label, y, ref, n, tolerance);
+}
+
+/* ---- float64 references ---- */
+
+static void
+reference_layer_norm (const float *x, const float *gamma, const float *beta, double *ref,
+                      gint64 rows, gint64 cols, double eps)
+{
+  for (gint64 r = 0; r < rows; r++)
+    {
+      const float *xr = x + r * cols;
+      double mean = 0, var = 0;
+      for (gint64 c = 0; c < cols; c++)
+        mean += xr[c];
+      mean /= cols;
+      for (gint64 c = 0; c < cols; c++)
+        var += (xr[c] - mean) * (xr[c] - mean);
+      var /= cols;
+      for (gint64 c = 0; c < cols; c++)
+        {
+          double v = (xr[c] - mean) / sqrt (var + eps);
+          if (gamma != NULL)
+            v *= gamma[c];
+          if (beta != NULL)
+            v += beta[c];
+          ref[r * cols + c] = v;
+        }
+    }
+}
+
+static void
+reference_rms_norm (const float *x, const float *gamma, double *ref, gint64 rows, gint64 cols,
+                    double eps)
+{
+  for (gint64 r = 0; r < rows; r++)
+    {
+      const float *xr = x + r * cols;
+      double sum_sq = 0;
+      for (gint64 c = 0; c < cols; c++)
+        sum_sq += (double) xr[c] * xr[c];
+      double inv = 1.0 / sqrt (sum_sq / cols + eps);
+      for (gint64 c = 0; c < cols; c++)
+        ref[r * cols + c] = xr[c] * inv * (gamma != NULL ? gamma[c] : 1.0);
+    }
+}
+
+static void
+reference_softmax (const float *x, double *ref, gint64 rows, gint64 cols)
+{
+  for (gint64 r = 0; r < rows; r++)
+    {
+      const float *xr = x + r * cols;
+      double max = -INFINITY, sum = 0;
+      for (gint64 c = 0; c < cols; c++)
+        max = fmax (max, xr[c]);
+      for (gint64 c = 0; c < cols; c++)
+        sum += exp (xr[c] - max);
+      for (gint64 c = 0; c < cols; c++)
+        ref[r * cols + c] = exp (xr[c] - max) / sum;
+    }
+}
+
+static double
+reference_gelu_tanh (double v)
+{
+  return 0.5 * v * (1.0 + tanh (sqrt (2.0 / G_PI) * (v + 0.044715 * v * v * v)));
+}
+
+static double
+reference_silu (double v)
+{
+  return v / (1.0 + exp (-v));
+}
+
+/* ---- tests that need no device ---- */
+
+static void
+test_kernel_args (Fixture *fixture, gconstpointer unused)
+{
+  FaCudaStatus status;
+
+  /* Refused before the device is touched, so these run anywhere. */
+  g_assert_cmpint (fa_cuda_gelu_tanh (FA_DTYPE_I32, NULL, NULL, 4, NULL), ==, cudaErrorInvalidValue);
+  g_assert_cmpint (fa_cuda_silu (FA_DTYPE_F16, NULL, NULL, 4, NULL), ==, cudaErrorInvalidValue);
+  g_assert_cmpint (fa_cuda_softmax (FA_DTYPE_F64, NULL, NULL, 2, 3, NULL), ==, cudaErrorInvalidValue);
+  g_assert_cmpint (fa_cuda_layer_norm (FA_DTYPE_U8, NULL, NULL, NULL, NULL, 2, 3, 1e-6f, NULL), ==,
+                   cudaErrorInvalidValue);
+  g_assert_cmpint (fa_cuda_layer_norm (FA_DTYPE_F32, NULL, NULL, NULL, NULL, -1, 3, 1e-6f, NULL), ==,
+                   cudaErrorInvalidValue);
+  g_assert_cmpint (fa_cuda_rms_norm (FA_DTYPE_I64, NULL, NULL, NULL, 2, 3, 1e-6f, NULL), ==,
+                   cudaErrorInvalidValue);
+  g_assert_cmpint (fa_cuda_add (FA_DTYPE_F32, NULL, NULL, NULL, 6, 0, NULL), ==, cudaErrorInvalidValue);
+  g_assert_cmpint (fa_cuda_mul (FA_DTYPE_BOOL, NULL, NULL, NULL, 6, 3, NULL), ==, cudaErrorInvalidValue);
+  g_assert_cmpint (fa_cuda_convert (NULL, FA_DTYPE_F32, NULL, FA_DTYPE_I32, 4, NULL), ==,
+                   cudaErrorInvalidValue);
+  g_assert_cmpint (fa_cuda_fill_rows (FA_DTYPE_F16, NULL, FA_DTYPE_F32, NULL, 2, 2, NULL), ==,
+                   cudaErrorInvalidValue);
+
+  /* Empty work is no work. */
+  g_assert_cmpint (fa_cuda_gelu_tanh (FA_DTYPE_F32, NULL, NULL, 0, NULL), ==, cudaSuccess);
+  g_assert_cmpint (fa_cuda_softmax (FA_DTYPE_BF16, NULL, NULL, 0, 7, NULL), ==, cudaSuccess);
+  g_assert_cmpint (fa_cuda_add (FA_DTYPE_BF16, NULL, NULL, NULL, 0, 1, NULL), ==, cudaSuccess);
+
+  g_assert_true (fa_cuda_convert_supports (FA_DTYPE_F32));
+  g_assert_true (fa_cuda_convert_supports (FA_DTYPE_BF16));
+  g_assert_true (fa_cuda_convert_supports (FA_DTYPE_F16));
+  g_assert_false (fa_cuda_convert_supports (FA_DTYPE_F8_E4M3));
+  g_assert_false (fa_cuda_convert_supports (FA_DTYPE_I32));
+
+  /* Scratch: bf16 copies of the f32 operands, each on a 256-byte boundary. */
+  g_assert_cmpuint (fa_cuda_linear_scratch_size (FA_DTYPE_BF16, FA_DTYPE_BF16, 32, 64, 16), ==, 0);
+  g_assert_cmpuint (fa_cuda_linear_scratch_size (FA_DTYPE_F32, FA_DTYPE_BF16, 3, 5, 7), ==, 256);
+  g_assert_cmpuint (fa_cuda_linear_scratch_size (FA_DTYPE_F32, FA_DTYPE_F32, 32, 64, 16), ==,
+                    32 * 64 * 2 + 16 * 64 * 2);
+
+  g_assert_cmpint (fa_cuda_linear (NULL, NULL, FA_DTYPE_I8, NULL, FA_DTYPE_BF16, NULL, FA_DTYPE_F32,
+                                   NULL, FA_DTYPE_F32, NULL, 2, 3, 4, NULL, 0, &status), ==, -1);
+  g_assert_nonnull (status.call);
+  g_assert_cmpint (status.cuda_error, ==, cudaErrorInvalidValue);
+  g_assert_cmpint (fa_cuda_linear (NULL, NULL, FA_DTYPE_F32, NULL, FA_DTYPE_BF16, NULL, FA_DTYPE_F32,
+                                   NULL, FA_DTYPE_F32, NULL, 2, 3, 4, NULL, 0, &status), ==, -1);
+  g_assert_nonnull (strstr (status.call, "scratch"));
+  g_assert_cmpint (fa_cuda_linear (NULL, NULL, FA_DTYPE_BF16, NULL, FA_DTYPE_BF16, NULL, FA_DTYPE_F32,
+                                   NULL, FA_DTYPE_F32, NULL, (gint64) G_MAXINT + 1, 3, 4, NULL, 0,
+                                   &status), ==, -1);
+  g_assert_nonnull (strstr (status.call, "size"));
+}
+
+static void
+test_new_errors (Fixture *fixture, gconstpointer unused)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (FaBackend) backend = fa_backend_new_cuda (-1, &error);
+
+  g_assert_null (backend);
+  fa_test_assert_error_message (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT, "negative");
+  g_clear_error (&error);
+
+  backend = fa_backend_new_cuda (1000, &error);
+  g_assert_null (backend);
+  g_assert_nonnull (error);
+  if (cuda != NULL)
+    fa_test_assert_error_message (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT, "out of range");
+  else
+    g_assert_nonnull (strstr (error->message, "no CUDA device"));
+}
+
+static void
+test_probe (Fixture *fixture, gconstpointer unused)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *name = NULL;
+  guint64 total = 0;
+  gboolean ok = fa_cuda_probe (0, &name, &total, &error);
+
+  if (cuda != NULL)
+    {
+      g_assert_no_error (error);
+      g_assert_true (ok);
+      g_assert_nonnull (name);
+      g_assert_cmpuint (strlen (name), >, 0);
+      g_assert_cmpuint (total, >, 0);
+      g_assert_nonnull (strstr (fa_backend_get_description (cuda), name));
+      g_test_message ("probe: %s, %" G_GUINT64_FORMAT " bytes; backend: %s", name, total,
+                      fa_backend_get_description (cuda));
+    }
+  else
+    {
+      g_assert_false (ok);
+      g_assert_nonnull (error);
+      g_assert_cmpuint (strlen (error->message), >, 0);
+      g_test_message ("probe: %s", error->message);
+    }
+}
+
+/* ---- ops ---- */
+
+static void
+test_linear (Fixture *fixture, gconstpointer unused)
+{
+  /* {m, k, n}; the last one has leading axes [2, 5]. */
+  static const gint64 mkn[][3] = {
+    { 1, 1, 1 }, { 3, 5, 7 }, { 17, 64, 9 }, { 33, 257, 31 }, { 2, 1536, 3 },
+    { 64, 96, 128 }, { 130, 1537, 65 }, { 10, 40, 24 },
+  };
+
+  if (!require_cuda ())
+    return;
+
+  for (guint s = 0; s < G_N_ELEMENTS (mkn); s++)
+    for (int combo = 0; combo < 16; combo++)
+      {
+        gint64 m = mkn[s][0], k = mkn[s][1], n = mkn[s][2];
+        FaDType xd = compute_dtypes[combo & 1], wd = compute_dtypes[(combo >> 1) & 1];
+        FaDType yd = compute_dtypes[(combo >> 2) & 1];
+        gboolean with_bias = (combo >> 3) & 1;
+        FaDType bd = wd; /* a bias of the weight's dtype, whatever y is */
+        gboolean batched = s == G_N_ELEMENTS (mkn) - 1;
+        int x_ndim = batched ? 3 : 2;
+        gint64 x_shape[3] = { m, k }, y_shape[3] = { m, n };
+        g_autoptr (GError) error = NULL;
+
+        if (batched)
+          {
+            x_shape[0] = 2, x_shape[1] = m / 2, x_shape[2] = k;
+            y_shape[0] = 2, y_shape[1] = m / 2, y_shape[2] = n;
+          }
+
+        g_autofree float *xv = random_values (m * k, 1 + s, -1, 1, xd);
+        g_autofree float *wv = random_values (n * k, 100 + s, -1, 1, wd);
+        g_autofree float *bv = random_values (n, 200 + s, -1, 1, bd);
+        g_autoptr (FaTensor) x = device_tensor (xv, xd, x_ndim, x_shape);
+        g_autoptr (FaTensor) w = device_tensor (wv, wd, 2, (gint64[]) { n, k });
+        g_autoptr (FaTensor) b = device_tensor (bv, bd, 1, (gint64[]) { n });
+        g_autoptr (FaTensor) y = poisoned_device_tensor (yd, x_ndim, y_shape);
+
+        g_assert_true (fa_op_linear (cuda, x, w, with_bias ? b : NULL, y, &error));
+        g_assert_no_error (error);
+        g_autofree float *yv = download (y);
+
+        /* Exact operands, and the bf16-rounded ones the GEMM multiplies. */
+        g_autofree double *ref = g_new0 (double, m * n);
+        g_autofree double *ref_rounded = g_new0 (double, m * n);
+        for (gint64 i = 0; i < m; i++)
+          for (gint64 j = 0; j < n; j++)
+            {
+              double acc = with_bias ? bv[j] : 0.0, acc_r = acc;
+              for (gint64 l = 0; l < k; l++)
+                {
+                  acc += (double) xv[i * k + l] * wv[j * k + l];
+                  acc_r += (double) round_to (FA_DTYPE_BF16, xv[i * k + l]) *
+                           round_to (FA_DTYPE_BF16, wv[j * k + l]);
+                }
+              ref[i * n + j] = acc;
+              ref_rounded[i * n + j] = acc_r;
+            }
+
+        g_autofree char *what = g_strdup_printf (
+          "linear [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "]·[%" G_GINT64_FORMAT "]ᵀ x %s w %s y %s%s",
+          m, k, n, fa_dtype_get_name (xd), fa_dtype_get_name (wd), fa_dtype_get_name (yd),
+          with_bias ? " + bias" : "");
+        check_close (what, yv, ref, m * n, BF16_TOLERANCE);
+        if (yd == FA_DTYPE_F32)
+          {
+            g_autofree char *label = g_strdup_printf ("%s (bf16-rounded operands)", what);
+            check_close (label, yv, ref_rounded, m * n, LINEAR_ROUNDED_TOLERANCE);
+          }
+
+        g_autoptr (FaTensor) cx = host_tensor (xv, FA_DTYPE_F32, x_ndim, x_shape);
+        g_autoptr (FaTensor) cw = host_tensor (wv, FA_DTYPE_F32, 2, (gint64[]) { n, k });
+        g_autoptr (FaTensor) cb = host_tensor (bv, FA_DTYPE_F32, 1, (gint64[]) { n });
+        g_autoptr (FaTensor) cy = fa_tensor_new (cpu, FA_DTYPE_F32, x_ndim, y_shape, &error);
+        g_assert_true (fa_op_linear (cpu, cx, cw, with_bias ? cb : NULL, cy, &error));
+        g_assert_no_error (error);
+        check_against_cpu (what, yv, cy, m * n, BF16_TOLERANCE);
+      }
+}
+
+typedef enum { AFFINE_NONE, AFFINE_WEIGHT, AFFINE_BOTH } Affine;
+
+static void
+test_layer_norm (Fixture *fixture, gconstpointer unused)
+{
+  const float eps = 1e-6f;
+
+  if (!require_cuda ())
+    return;
+
+  for (guint d = 0; d < G_N_ELEMENTS (compute_dtypes); d++)
+    for (guint s = 0; s < G_N_ELEMENTS (row_shapes); s++)
+      for (Affine affine = AFFINE_NONE; affine <= AFFINE_BOTH; affine++)
+        {
+          FaDType dtype = compute_dtypes[d];
+          gint64 rows = row_shapes[s][0], cols = row_shapes[s][1], n = rows * cols;
+          const gint64 *shape = row_shapes[s];
+          g_autoptr (GError) error = NULL;
+          /* An offset mean, so that a one-pass variance would show. */
+          g_autofree float *xv = random_values (n, 10 + s, -3, 5, dtype);
+          g_autofree float *gv = random_values (cols, 20 + s, 0.5f, 1.5f, dtype);
+          g_autofree float *bv = random_values (cols, 30 + s, -1, 1, dtype);
+          const float *gp = affine >= AFFINE_WEIGHT ? gv : NULL;
+          const float *bp = affine == AFFINE_BOTH ? bv : NULL;
+
+          g_autoptr (FaTensor) x = device_tensor (xv, dtype, 2, shape);
+          g_autoptr (FaTensor) g = device_tensor (gv, dtype, 1, &cols);
+          g_autoptr (FaTensor) b = device_tensor (bv, dtype, 1, &cols);
+          g_autoptr (FaTensor) y = poisoned_device_tensor (dtype, 2, shape);
+          g_assert_true (fa_op_layer_norm (cuda, x, gp ? g : NULL, bp ? b : NULL, y, eps, &error));
+          g_assert_no_error (error);
+          g_autofree float *yv = download (y);
+
+          g_autofree double *ref = g_new (double, n);
+          reference_layer_norm (xv, gp, bp, ref, rows, cols, eps);
+          g_autofree char *what = g_strdup_printf ("layer_norm %s [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "] affine %d",
+                                                   fa_dtype_get_name (dtype), rows, cols, affine);
+          check_close (what, yv, ref, n, tolerance_for (dtype));
+
+          g_autoptr (FaTensor) cx = host_tensor (xv, FA_DTYPE_F32, 2, shape);
+          g_autoptr (FaTensor) cg = host_tensor (gv, FA_DTYPE_F32, 1, &cols);
+          g_autoptr (FaTensor) cb = host_tensor (bv, FA_DTYPE_F32, 1, &cols);
+          g_autoptr (FaTensor) cy = fa_tensor_new (cpu, FA_DTYPE_F32, 2, shape, &error);
+          g_assert_true (fa_op_layer_norm (cpu, cx, gp ? cg : NULL, bp ? cb : NULL, cy, eps, &error));
+          check_against_cpu (what, yv, cy, n, tolerance_for (dtype));
+        }
+}
+
+static void
+test_rms_norm (Fixture *fixture, gconstpointer unused)
+{
+  const float eps = 1e-6f;
+
+  if (!require_cuda ())
+    return;
+
+  for (guint d = 0; d < G_N_ELEMENTS (compute_dtypes); d++)
+    for (guint s = 0; s < G_N_ELEMENTS (row_shapes); s++)
+      for (int with_weight = 0; with_weight <= 1; with_weight++)
+        {
+          FaDType dtype = compute_dtypes[d];
+          gint64 rows = row_shapes[s][0], cols = row_shapes[s][1], n = rows * cols;
+          const gint64 *shape = row_shapes[s];
+          g_autoptr (GError) error = NULL;
+          g_autofree float *xv = random_values (n, 40 + s, -2, 3, dtype);
+          g_autofree float *gv = random_values (cols, 50 + s, 0.5f, 1.5f, dtype);
+          const float *gp = with_weight ? gv : NULL;
+
+          g_autoptr (FaTensor) x = device_tensor (xv, dtype, 2, shape);
+          g_autoptr (FaTensor) g = device_tensor (gv, dtype, 1, &cols);
+          g_autoptr (FaTensor) y = poisoned_device_tensor (dtype, 2, shape);
+          g_assert_true (fa_op_rms_norm (cuda, x, gp ? g : NULL, y, eps, &error));
+          g_assert_no_error (error);
+          g_autofree float *yv = download (y);
+
+          g_autofree double *ref = g_new (double, n);
+          reference_rms_norm (xv, gp, ref, rows, cols, eps);
+          g_autofree char *what = g_strdup_printf ("rms_norm %s [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "] weight %d",
+                                                   fa_dtype_get_name (dtype), rows, cols, with_weight);
+          check_close (what, yv, ref, n, tolerance_for (dtype));
+
+          g_autoptr (FaTensor) cx = host_tensor (xv, FA_DTYPE_F32, 2, shape);
+          g_autoptr (FaTensor) cg = host_tensor (gv, FA_DTYPE_F32, 1, &cols);
+          g_autoptr (FaTensor) cy = fa_tensor_new (cpu, FA_DTYPE_F32, 2, shape, &error);
+          g_assert_true (fa_op_rms_norm (cpu, cx, gp ? cg : NULL, cy, eps, &error));
+          check_against_cpu (what, yv, cy, n, tolerance_for (dtype));
+        }
+}
+
+static void
+test_softmax (Fixture *fixture, gconstpointer unused)
+{
+  if (!require_cuda ())
+    return;
+
+  for (guint d = 0; d < G_N_ELEMENTS (compute_dtypes); d++)
+    for (guint s = 0; s < G_N_ELEMENTS (row_shapes); s++)
+      {
+        FaDType dtype = compute_dtypes[d];
+        gint64 rows = row_shapes[s][0], cols = row_shapes[s][1], n = rows * cols;
+        const gint64 *shape = row_shapes[s];
+        g_autoptr (GError) error = NULL;
+        /* A wide range, so that skipping the max subtraction would overflow. */
+        g_autofree float *xv = random_values (n, 60 + s, -30, 90, dtype);
+
+        g_autoptr (FaTensor) x = device_tensor (xv, dtype, 2, shape);
+        g_autoptr (FaTensor) y = poisoned_device_tensor (dtype, 2, shape);
+        g_assert_true (fa_op_softmax (cuda, x, y, &error));
+        g_assert_no_error (error);
+        g_autofree float *yv = download (y);
+
+        g_autofree double *ref = g_new (double, n);
+        reference_softmax (xv, ref, rows, cols);
+        g_autofree char *what = g_strdup_printf ("softmax %s [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "]",
+                                                 fa_dtype_get_name (dtype), rows, cols);
+        check_close (what, yv, ref, n, tolerance_for (dtype));
+
+        g_autoptr (FaTensor) cx = host_tensor (xv, FA_DTYPE_F32, 2, shape);
+        g_autoptr (FaTensor) cy = fa_tensor_new (cpu, FA_DTYPE_F32, 2, shape, &error);
+        g_assert_true (fa_op_softmax (cpu, cx, cy, &error));
+        check_against_cpu (what, yv, cy, n, tolerance_for (dtype));
+      }
+}
+
+static void
+run_unary (gboolean gelu)
+{
+  const char *name = gelu ? "gelu_tanh" : "silu";
+
+  for (guint d = 0; d < G_N_ELEMENTS (compute_dtypes); d++)
+    for (guint s = 0; s < G_N_ELEMENTS (flat_sizes); s++)
+      {
+        FaDType dtype = compute_dtypes[d];
+        gint64 n = flat_sizes[s];
+        g_autoptr (GError) error = NULL;
+        g_autofree float *xv = random_values (n, 70 + s, gelu ? -6 : -12, gelu ? 6 : 12, dtype);
+
+        g_autoptr (FaTensor) x = device_tensor (xv, dtype, 1, &n);
+        g_autoptr (FaTensor) y = poisoned_device_tensor (dtype, 1, &n);
+        g_assert_true (gelu ? fa_op_gelu_tanh (cuda, x, y, &error) : fa_op_silu (cuda, x, y, &error));
+        g_assert_no_error (error);
+        g_autofree float *yv = download (y);
+
+        g_autofree double *ref = g_new (double, n);
+        for (gint64 i = 0; i < n; i++)
+          ref[i] = gelu ? reference_gelu_tanh (xv[i]) : reference_silu (xv[i]);
+        g_autofree char *what = g_strdup_printf ("%s %s [%" G_GINT64_FORMAT "]", name,
+                                                 fa_dtype_get_name (dtype), n);
+        check_close (what, yv, ref, n, tolerance_for (dtype));
+
+        g_autoptr (FaTensor) cx = host_tensor (xv, FA_DTYPE_F32, 1, &n);
+        g_autoptr (FaTensor) cy = fa_tensor_new (cpu, FA_DTYPE_F32, 1, &n, &error);
+        g_assert_true (gelu ? fa_op_gelu_tanh (cpu, cx, cy, &error) : fa_op_silu (cpu, cx, cy, &error));
+        check_against_cpu (what, yv, cy, n, tolerance_for (dtype));
+      }
+}
+
+static void
+test_gelu_tanh (Fixture *fixture, gconstpointer unused)
+{
+  if (require_cuda ())
+    run_unary (TRUE);
+}
+
+static void
+test_silu (Fixture *fixture, gconstpointer unused)
+{
+  if (require_cuda ())
+    run_unary (FALSE);
+}
+
+/* a's shape and b's shape (b: a's trailing axes, or all of them). */
+typedef struct {
+  int a_ndim;
+  gint64 a_shape[3];
+  int b_ndim;
+  gint64 b_shape[3];
+} BinaryShape;
+
+static const BinaryShape binary_shapes[] = {
+  { 1, { 1 }, 1, { 1 } },
+  { 1, { 1537 }, 1, { 1537 } },
+  { 2, { 3, 7 }, 1, { 7 } },
+  { 2, { 7, 1 }, 1, { 1 } },
+  { 2, { 33, 1536 }, 1, { 1536 } },
+  { 2, { 33, 1536 }, 2, { 33, 1536 } },
+  { 3, { 2, 5, 3 }, 2, { 5, 3 } },
+  { 3, { 4, 9, 8 }, 2, { 9, 8 } },
+  { 2, { 5, 8960 }, 1, { 8960 } },
+  { 2, { 3, 100003 }, 1, { 100003 } },
+  /* past one launch's threads, in packs and (odd rows) one by one */
+  { 2, { 2125, 8000 }, 1, { 8000 } },
+  { 2, { 1000, 17001 }, 1, { 17001 } },
+};
+
+static void
+run_binary (gboolean add)
+{
+  const char *name = add ? "add" : "mul";
+
+  for (guint d = 0; d < G_N_ELEMENTS (compute_dtypes); d++)
+    for (guint s = 0; s < G_N_ELEMENTS (binary_shapes); s++)
+      {
+        FaDType dtype = compute_dtypes[d];
+        const BinaryShape *bs = &binary_shapes[s];
+        gint64 n = 1, nb = 1;
+        for (int i = 0; i < bs->a_ndim; i++)
+          n *= bs->a_shape[i];
+        for (int i = 0; i < bs->b_ndim; i++)
+          nb *= bs->b_shape[i];
+        g_autoptr (GError) error = NULL;
+        g_autofree float *av = random_values (n, 80 + s, -2, 2, dtype);
+        g_autofree float *bv = random_values (nb, 90 + s, -2, 2, dtype);
+
+        g_autoptr (FaTensor) a = device_tensor (av, dtype, bs->a_ndim, bs->a_shape);
+        g_autoptr (FaTensor) b = device_tensor (bv, dtype, bs->b_ndim, bs->b_shape);
+        g_autoptr (FaTensor) y = poisoned_device_tensor (dtype, bs->a_ndim, bs->a_shape);
+        g_assert_true (add ? fa_op_add (cuda, a, b, y, &error) : fa_op_mul (cuda, a, b, y, &error));
+        g_assert_no_error (error);
+        g_autofree float *yv = download (y);
+
+        g_autofree double *ref = g_new (double, n);
+        for (gint64 i = 0; i < n; i++)
+          ref[i] = add ? (double) av[i] + bv[i % nb] : (double) av[i] * bv[i % nb];
+        g_autofree char *what = g_strdup_printf ("%s %s n %" G_GINT64_FORMAT " nb %" G_GINT64_FORMAT,
+                                                 name, fa_dtype_get_name (dtype), n, nb);
+        check_close (what, yv, ref, n, tolerance_for (dtype));
+
+        g_autoptr (FaTensor) ca = host_tensor (av, FA_DTYPE_F32, bs->a_ndim, bs->a_shape);
+        g_autoptr (FaTensor) cb = host_tensor (bv, FA_DTYPE_F32, bs->b_ndim, bs->b_shape);
+        g_autoptr (FaTensor) cy = fa_tensor_new (cpu, FA_DTYPE_F32, bs->a_ndim, bs->a_shape, &error);
+        g_assert_true (add ? fa_op_add (cpu, ca, cb, cy, &error) : fa_op_mul (cpu, ca, cb, cy, &error));
+        check_against_cpu (what, yv, cy, n, tolerance_for (dtype));
+      }
+}
+
+static void
+test_add (Fixture *fixture, gconstpointer unused)
+{
+  if (require_cuda ())
+    run_binary (TRUE);
+}
+
+static void
+test_mul (Fixture *fixture, gconstpointer unused)
+{
+  if (require_cuda ())
+    run_binary (FALSE);
+}
+
+/* Values that exercise rounding: ties, subnormals, overflow, signed zero,
+ * infinities and NaN, then random ones. */
+static float *
+conversion_values (gsize n)
+{
+  static const float special[] = {
+    0.0f, -0.0f, 1.0f, -1.0f, INFINITY, -INFINITY, NAN, 65504.0f, 65520.0f, 70000.0f,
+    1e-8f, -3e-6f, 6.1e-5f, 1.00390625f /* bf16 tie */, 1.01171875f /* bf16 tie, odd */,
+    3.0e38f, -1.17549435e-38f, 1e-40f /* f32 subnormal */, 0.33333334f, 2049.0f,
+  };
+  float *v = random_values (n, 99, -1000, 1000, FA_DTYPE_F32);
+
+  for (gsize i = 0; i < G_N_ELEMENTS (special) && i < n; i++)
+    v[i] = special[i];
+  return v;
+}
+
+static void
+test_convert (Fixture *fixture, gconstpointer unused)
+{
+  static const FaDType types[] = { FA_DTYPE_F32, FA_DTYPE_BF16, FA_DTYPE_F16 };
+  static const gint64 sizes[] = { 1, 7, 20, 1537, 100003 };
+
+  if (!require_cuda ())
+    return;
+
+  for (guint from = 0; from < G_N_ELEMENTS (types); from++)
+    for (guint to = 0; to < G_N_ELEMENTS (types); to++)
+      for (guint s = 0; s < G_N_ELEMENTS (sizes); s++)
+        {
+          gint64 n = sizes[s];
+          g_autoptr (GError) error = NULL;
+          g_autofree float *values = conversion_values (n);
+          /* The source holds what its dtype can (the CPU's rounding). */
+          for (gint64 i = 0; i < n; i++)
+            values[i] = round_to (types[from], values[i]);
+
+          g_autoptr (FaTensor) x = device_tensor (values, types[from], 1, &n);
+          g_autoptr (FaTensor) y = poisoned_device_tensor (types[to], 1, &n);
+          g_assert_true (fa_op_convert (cuda, x, y, &error));
+          g_assert_no_error (error);
+          g_autofree float *yv = download (y);
+
+          /* Bit for bit what fa_cpu_convert gives, NaN only for NaN. */
+          gint64 bad = 0;
+          for (gint64 i = 0; i < n; i++)
+            {
+              float want = round_to (types[to], values[i]);
+              gboolean same = isnan (want) ? isnan (yv[i])
+                                           : fa_f32_bits (want) == fa_f32_bits (yv[i]);
+              if (!same && bad++ == 0)
+                g_test_message ("convert %s→%s [%" G_GINT64_FORMAT "]: %.9g gave %.9g, expected %.9g",
+                                fa_dtype_get_name (types[from]), fa_dtype_get_name (types[to]), i,
+                                values[i], yv[i], want);
+            }
+          if (bad > 0)
+            g_test_fail_printf ("convert %s→%s n %" G_GINT64_FORMAT ": %" G_GINT64_FORMAT " elements differ",
+                                fa_dtype_get_name (types[from]), fa_dtype_get_name (types[to]), n, bad);
+        }
+}
+
+/* Views one element into a buffer: every operand address is off the 16-byte
+ * grid, so the kernels take their scalar paths on shapes that would
+ * otherwise vectorize. */
+static FaTensor *
+misaligned_device_tensor (const float *values, FaDType dtype, int ndim, const gint64 *shape)
+{
+  g_autoptr (GError) error = NULL;
+  gint64 n = 1;
+  for (int i = 0; i < ndim; i++)
+    n *= shape[i];
+  g_autofree float *padded = g_new0 (float, n + 1);
+  memcpy (padded + 1, values, n * sizeof (float));
+  gint64 whole = n + 1;
+  g_autoptr (FaTensor) buffer = device_tensor (padded, dtype, 1, &whole);
+  g_autoptr (FaTensor) tail = fa_tensor_narrow (buffer, 0, 1, n, &error);
+  g_assert_no_error (error);
+  FaTensor *view = fa_tensor_reshape (tail, ndim, shape, &error);
+  g_assert_no_error (error);
+  return view;
+}
+
+static void
+test_misaligned (Fixture *fixture, gconstpointer unused)
+{
+  const gint64 shape[2] = { 6, 1536 }, n = 6 * 1536, cols = 1536;
+
+  if (!require_cuda ())
+    return;
+
+  for (guint d = 0; d < G_N_ELEMENTS (compute_dtypes); d++)
+    {
+      FaDType dtype = compute_dtypes[d];
+      double tolerance = tolerance_for (dtype);
+      g_autoptr (GError) error = NULL;
+      g_autofree float *xv = random_values (n, 111, -3, 3, dtype);
+      g_autofree float *gv = random_values (cols, 112, 0.5f, 1.5f, dtype);
+      g_autofree float *nan = g_new (float, n);
+      fa_test_poison (nan, n);
+
+      g_autoptr (FaTensor) x = misaligned_device_tensor (xv, dtype, 2, shape);
+      g_autoptr (FaTensor) g = misaligned_device_tensor (gv, dtype, 1, &cols);
+      g_autoptr (FaTensor) y = misaligned_device_tensor (nan, dtype, 2, shape);
+      g_autofree double *ref = g_new (double, n);
+
+      g_assert_true (fa_op_layer_norm (cuda, x, g, g, y, 1e-6f, &error));
+      g_assert_no_error (error);
+      g_autofree float *ln = download (y);
+      reference_layer_norm (xv, gv, gv, ref, shape[0], cols, 1e-6);
+      check_close ("misaligned layer_norm", ln, ref, n, tolerance);
+
+      g_assert_true (fa_op_gelu_tanh (cuda, x, y, &error));
+      g_assert_no_error (error);
+      g_autofree float *ge = download (y);
+      for (gint64 i = 0; i < n; i++)
+        ref[i] = reference_gelu_tanh (xv[i]);
+      check_close ("misaligned gelu_tanh", ge, ref, n, tolerance);
+
+      g_assert_true (fa_op_mul (cuda, x, g, y, &error));
+      g_assert_no_error (error);
+      g_autofree float *mu = download (y);
+      for (gint64 i = 0; i < n; i++)
+        ref[i] = (double) xv[i] * gv[i % cols];
+      check_close ("misaligned mul", mu, ref, n, tolerance);
+
+      g_assert_true (fa_op_softmax (cuda, x, y, &error));
+      g_assert_no_error (error);
+      g_autofree float *sm = download (y);
+      reference_softmax (xv, ref, shape[0], cols);
+      check_close ("misaligned softmax", sm, ref, n, tolerance);
+    }
+}
+
+/* y = op(x) with y and x the same tensor. */
+static void
+test_in_place (Fixture *fixture, gconstpointer unused)
+{
+  const gint64 shape[2] = { 9, 8960 }, n = 9 * 8960, cols = 8960;
+
+  if (!require_cuda ())
+    return;
+
+  for (guint d = 0; d < G_N_ELEMENTS (compute_dtypes); d++)
+    {
+      FaDType dtype = compute_dtypes[d];
+      double tolerance = tolerance_for (dtype);
+      g_autoptr (GError) error = NULL;
+      g_autofree float *xv = random_values (n, 121, -3, 3, dtype);
+      g_autofree float *bv = random_values (cols, 122, -1, 1, dtype);
+      g_autofree double *ref = g_new (double, n);
+
+      g_autoptr (FaTensor) x = device_tensor (xv, dtype, 2, shape);
+      g_autoptr (FaTensor) b = device_tensor (bv, dtype, 1, &cols);
+      g_assert_true (fa_op_layer_norm (cuda, x, NULL, b, x, 1e-6f, &error));
+      g_assert_no_error (error);
+      g_autofree float *ln = download (x);
+      reference_layer_norm (xv, NULL, bv, ref, shape[0], cols, 1e-6);
+      check_close ("in-place layer_norm", ln, ref, n, tolerance);
+
+      g_assert_true (fa_op_add (cuda, x, b, x, &error));
+      g_assert_no_error (error);
+      g_autofree float *ad = download (x);
+      for (gint64 i = 0; i < n; i++)
+        ref[i] = (double) ln[i] + bv[i % cols];
+      check_close ("in-place add", ad, ref, n, tolerance);
+
+      g_assert_true (fa_op_silu (cuda, x, x, &error));
+      g_assert_no_error (error);
+      g_autofree float *si = download (x);
+      for (gint64 i = 0; i < n; i++)
+        ref[i] = reference_silu (ad[i]);
+      check_close ("in-place silu", si, ref, n, tolerance);
+
+      g_assert_true (fa_op_softmax (cuda, x, x, &error));
+      g_assert_no_error (error);
+      g_autofree float *sm = download (x);
+      reference_softmax (si, ref, shape[0], cols);
+      check_close ("in-place softmax", sm, ref, n, tolerance);
+    }
+}
+
+static void
+test_errors (Fixture *fixture, gconstpointer unused)
+{
+  if (!require_cuda ())
+    return;
+
+  g_autoptr (GError) error = NULL;
+  const gint64 n = 16;
+  g_autofree float *v = random_values (n, 5, -1, 1, FA_DTYPE_F32);
+
+  /* Integer tensors: the ops refuse them, naming the dtype. */
+  g_autoptr (FaTensor) xi = device_tensor (v, FA_DTYPE_I32, 1, &n);
+  g_autoptr (FaTensor) yi = device_tensor (v, FA_DTYPE_I32, 1, &n);
+  g_assert_false (fa_op_gelu_tanh (cuda, xi, yi, &error));
+  fa_test_assert_error_message (error, FA_ERROR, FA_ERROR_DTYPE, "i32");
+  g_clear_error (&error);
+  g_assert_false (fa_op_softmax (cuda, xi, yi, &error));
+  fa_test_assert_error_message (error, FA_ERROR, FA_ERROR_DTYPE, "i32");
+  g_clear_error (&error);
+
+  /* f16 tensors convert but do not compute. */
+  g_autoptr (FaTensor) xh = device_tensor (v, FA_DTYPE_F16, 1, &n);
+  g_autoptr (FaTensor) yh = poisoned_device_tensor (FA_DTYPE_F16, 1, &n);
+  g_assert_false (fa_op_silu (cuda, xh, yh, &error));
+  fa_test_assert_error_message (error, FA_ERROR, FA_ERROR_DTYPE, "f16");
+  g_clear_error (&error);
+
+  /* A conversion the device does not do. */
+  g_autoptr (FaTensor) xf = device_tensor (v, FA_DTYPE_F32, 1, &n);
+  g_assert_false (fa_op_convert (cuda, xf, yi, &error));
+  fa_test_assert_error_message (error, FA_ERROR, FA_ERROR_DTYPE, "i32");
+  g_clear_error (&error);
+
+  /* ... which fa_tensor_to still manages, through the host. */
+  g_autoptr (FaTensor) converted = fa_tensor_to (xf, cuda, FA_DTYPE_I32, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (converted);
+
+  /* Far more memory than any GPU has: a clean error with the numbers. */
+  const gint64 huge = (gint64) 1 << 50;
+  g_autoptr (FaTensor) big = fa_tensor_new (cuda, FA_DTYPE_U8, 1, &huge, &error);
+  g_assert_null (big);
+  fa_test_assert_error_message (error, FA_ERROR, FA_ERROR_OUT_OF_MEMORY, "requested");
+  g_test_message ("%s", error->message);
+  g_clear_error (&error);
+
+  /* The backend is still usable afterwards. */
+  g_autoptr (FaTensor) y = poisoned_device_tensor (FA_DTYPE_F32, 1, &n);
+  g_assert_true (fa_op_gelu_tanh (cuda, xf, y, &error));
+  g_assert_no_error (error);
+  g_autofree float *yv = download (y);
+  g_autofree double *ref = g_new (double, n);
+  for (gint64 i = 0; i < n; i++)
+    ref[i] = reference_gelu_tanh (v[i]);
+  check_close ("gelu after an out-of-memory error", yv, ref, n, F32_TOLERANCE);
+}
+
+static void
+test_memory (Fixture *fixture, gconstpointer unused)
+{
+  guint64 current, peak;
+  const gint64 m = 64, k = 256, n = 32;
+  g_autoptr (GError) error = NULL;
+
+  if (!require_cuda ())
+    return;
+
+  /* A backend of its own, so that no earlier test's scratch is in the count. */
+  FaBackend *shared = cuda;
+  g_autoptr (FaBackend) fresh = fa_backend_new_cuda (0, &error);
+  g_assert_no_error (error);
+  cuda = fresh;
+  {
+    gsize scratch = fa_cuda_linear_scratch_size (FA_DTYPE_F32, FA_DTYPE_F32, m, k, n);
+    g_autofree float *xv = random_values (m * k, 1, -1, 1, FA_DTYPE_F32);
+    g_autofree float *wv = random_values (n * k, 2, -1, 1, FA_DTYPE_F32);
+    g_autoptr (FaTensor) x = device_tensor (xv, FA_DTYPE_F32, 2, (gint64[]) { m, k });
+    g_autoptr (FaTensor) w = device_tensor (wv, FA_DTYPE_F32, 2, (gint64[]) { n, k });
+    g_autoptr (FaTensor) y = poisoned_device_tensor (FA_DTYPE_F32, 2, (gint64[]) { m, n });
+    guint64 tensors = (m * k + n * k + m * n) * 4;
+
+    fa_backend_get_memory (cuda, &current, NULL);
+    g_assert_cmpuint (current, ==, tensors);
+
+    /* f32 operands go through the bf16 scratch, which the backend holds and counts */
+    g_assert_cmpuint (scratch, >, 0);
+    g_assert_true (fa_op_linear (cuda, x, w, NULL, y, &error));
+    g_assert_no_error (error);
+    g_assert_true (fa_backend_synchronize (cuda, &error));
+    fa_backend_get_memory (cuda, &current, &peak);
+    g_assert_cmpuint (current, ==, tensors + scratch);
+    g_assert_cmpuint (peak, ==, tensors + scratch);
+  }
+  /* the tensors are gone; the scratch stays until the backend goes, which
+   * then finds nothing leaked */
+  fa_backend_get_memory (cuda, &current, NULL);
+  g_assert_cmpuint (current, ==, fa_cuda_linear_scratch_size (FA_DTYPE_F32, FA_DTYPE_F32, m, k, n));
+  cuda = shared;
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autoptr (GError) error = NULL;
+
+  g_test_init (&argc, &argv, NULL);
+
+  cpu = fa_backend_new_cpu ();
+  cuda = fa_backend_new_cuda (0, &error);
+  if (cuda == NULL)
+    cuda_skip_reason = g_strdup (error->message);
+  else
+    g_test_message ("testing on %s", fa_backend_get_description (cuda));
+
+#define ADD(path, func) g_test_add (path, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
+  ADD ("/cuda/kernel-args", test_kernel_args);
+  ADD ("/cuda/new-errors", test_new_errors);
+  ADD ("/cuda/probe", test_probe);
+  ADD ("/cuda/linear", test_linear);
+  ADD ("/cuda/layer-norm", test_layer_norm);
+  ADD ("/cuda/rms-norm", test_rms_norm);
+  ADD ("/cuda/softmax", test_softmax);
+  ADD ("/cuda/gelu-tanh", test_gelu_tanh);
+  ADD ("/cuda/silu", test_silu);
+  ADD ("/cuda/add", test_add);
+  ADD ("/cuda/mul", test_mul);
+  ADD ("/cuda/convert", test_convert);
+  ADD ("/cuda/misaligned", test_misaligned);
+  ADD ("/cuda/in-place", test_in_place);
+  ADD ("/cuda/errors", test_errors);
+  ADD ("/cuda/memory", test_memory);
+#undef ADD
+
+  int status = g_test_run ();
+
+  g_clear_pointer (&cuda, fa_backend_unref);
+  g_clear_pointer (&cpu, fa_backend_unref);
+  g_free (cuda_skip_reason);
+  return status;
+}
