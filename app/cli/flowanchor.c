@@ -16,6 +16,7 @@ static const struct {
 } verbs[] = {
   { "inspect", fa_cli_inspect, "list the tensors of a checkpoint file, sharded set or model folder" },
   { "doctor", fa_cli_doctor, "report backends, GStreamer elements and the model folder" },
+  { "bench", fa_cli_bench, "time the engine's ops at Wan2.1 widths (bench ops)" },
 };
 
 static void

@@ -218,6 +218,35 @@ test_doctor (void)
   g_assert_cmpint (run.status, ==, strstr (run.out, "MISSING") != NULL ? 1 : 0);
 }
 
+static void
+test_bench (void)
+{
+  g_auto (Run) run = { 0 }, bad_backend = { 0 }, no_verb = { 0 };
+
+  run_cli (&run, NULL, "bench", "ops", "--backend", "cpu", "--tokens", "8", "--repeat", "1", NULL);
+  g_assert_cmpint (run.status, ==, 0);
+  g_assert_true (g_str_has_prefix (run.out, "CPU"));
+  for (const char *const *op = (const char *[]) { "linear qkvo", "linear ffn up", "linear ffn down",
+                                                   "layer_norm", "rms_norm", "gelu_tanh", "silu",
+                                                   "softmax", "add", "mul", "convert", NULL };
+       *op != NULL; op++)
+    {
+      /* each op on its own line with a time and a rate */
+      g_autofree char *pattern = g_strdup_printf ("^  %s.* f32 +[0-9.]+ ms +[0-9.]+ (GFLOP|GB)/s$", *op);
+      if (!g_regex_match_simple (pattern, run.out, G_REGEX_MULTILINE, 0))
+        g_error ("no line for %s in:\n%s", *op, run.out);
+    }
+  g_assert_true (g_regex_match_simple ("\\[8, 8960\\] → 1536", run.out, 0, 0));
+  g_assert_nonnull (strstr (run.out, "peak cpu memory"));
+
+  run_cli (&bad_backend, NULL, "bench", "ops", "--backend", "tpu", NULL);
+  g_assert_cmpint (bad_backend.status, ==, 2);
+  g_assert_nonnull (strstr (bad_backend.err, "unknown backend 'tpu'"));
+
+  run_cli (&no_verb, NULL, "bench", NULL);
+  g_assert_cmpint (no_verb.status, ==, 2);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -227,6 +256,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/inspect", test_inspect_file_set_and_folder);
   g_test_add_func ("/cli/inspect-errors", test_inspect_errors);
   g_test_add_func ("/cli/doctor", test_doctor);
+  g_test_add_func ("/cli/bench", test_bench);
 
   return g_test_run ();
 }

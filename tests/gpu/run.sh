@@ -8,7 +8,8 @@
 #     the benchmark (GEMM TFLOP/s, elementwise and norm GB/s);
 #  3. if meson and the GLib, json-glib, GStreamer and OpenBLAS development
 #     files are there, builds the whole engine in build-gpu/ with
-#     -Dcuda=enabled and runs `meson test --suite cuda --suite engine`;
+#     -Dcuda=enabled, runs `meson test --suite cuda --suite engine` and
+#     `flowanchor bench ops --backend cuda`;
 #  4. ends with the summary table and one verdict line.
 #
 # Usage: tests/gpu/run.sh [--quick] [--no-bench]     (options go to test-kernels)
@@ -118,6 +119,10 @@ run_meson_suites () {
   local status=0
   meson test -C "$dir" --suite cuda --suite engine --print-errorlogs || status=1
   cp "$dir/meson-logs/testlog.txt" "$LOG_DIR/meson-testlog.txt" 2>/dev/null || true
+  # The same ops through the engine API (validation, backend dispatch), as an
+  # application calls them.
+  "$dir/app/cli/flowanchor" bench ops --backend cuda > "$LOG_DIR/bench-ops.txt" 2>&1 || status=1
+  cat "$LOG_DIR/bench-ops.txt"
   return $status
 }
 
@@ -179,6 +184,11 @@ main () {
   echo
   echo "kernels check:  $kernels"
   echo "meson suites:   $meson_result"
+  if [ -s "$LOG_DIR/bench-ops.txt" ]; then
+    echo
+    echo "engine ops (flowanchor bench ops --backend cuda):"
+    cat "$LOG_DIR/bench-ops.txt"
+  fi
   if [ $verdict -eq 0 ]; then
     echo "GPU CHECK: PASS"
   else
