@@ -1,8 +1,8 @@
 /* The CUDA backend, op by op, through the engine API: random inputs of
  * several shapes (odd sizes, rows longer than the shared-memory cache,
  * addresses that defeat the vector path), outputs poisoned with NaN, and each
- * result held against a float64 reference computed here and against the CPU
- * backend. f32 ops must agree to 1e-5, bf16 ops and every linear (bf16
+ * result held against a float64 reference (fa-reference.h) and against the
+ * CPU backend. f32 ops must agree to 1e-5, bf16 ops and every linear (bf16
  * operands) to 1e-2, as max|y − ref| / max|ref|; NaN never passes.
  *
  * Without a usable device (CI) every device test is a skip that names the
@@ -15,6 +15,7 @@
 #include "fa-cuda-kernels.h"
 #include "fa-error.h"
 #include "fa-half.h"
+#include "fa-reference.h"
 #include "fa-test-util.h"
 
 #define F32_TOLERANCE 1e-5
@@ -187,78 +188,6 @@ check_against_cpu (const char *what, const float *y, const FaTensor *cpu_y, gsiz
   check_close (label, y, ref, n, tolerance);
 }
 
-/* ---- float64 references ---- */
-
-static void
-reference_layer_norm (const float *x, const float *gamma, const float *beta, double *ref,
-                      gint64 rows, gint64 cols, double eps)
-{
-  for (gint64 r = 0; r < rows; r++)
-    {
-      const float *xr = x + r * cols;
-      double mean = 0, var = 0;
-      for (gint64 c = 0; c < cols; c++)
-        mean += xr[c];
-      mean /= cols;
-      for (gint64 c = 0; c < cols; c++)
-        var += (xr[c] - mean) * (xr[c] - mean);
-      var /= cols;
-      for (gint64 c = 0; c < cols; c++)
-        {
-          double v = (xr[c] - mean) / sqrt (var + eps);
-          if (gamma != NULL)
-            v *= gamma[c];
-          if (beta != NULL)
-            v += beta[c];
-          ref[r * cols + c] = v;
-        }
-    }
-}
-
-static void
-reference_rms_norm (const float *x, const float *gamma, double *ref, gint64 rows, gint64 cols,
-                    double eps)
-{
-  for (gint64 r = 0; r < rows; r++)
-    {
-      const float *xr = x + r * cols;
-      double sum_sq = 0;
-      for (gint64 c = 0; c < cols; c++)
-        sum_sq += (double) xr[c] * xr[c];
-      double inv = 1.0 / sqrt (sum_sq / cols + eps);
-      for (gint64 c = 0; c < cols; c++)
-        ref[r * cols + c] = xr[c] * inv * (gamma != NULL ? gamma[c] : 1.0);
-    }
-}
-
-static void
-reference_softmax (const float *x, double *ref, gint64 rows, gint64 cols)
-{
-  for (gint64 r = 0; r < rows; r++)
-    {
-      const float *xr = x + r * cols;
-      double max = -INFINITY, sum = 0;
-      for (gint64 c = 0; c < cols; c++)
-        max = fmax (max, xr[c]);
-      for (gint64 c = 0; c < cols; c++)
-        sum += exp (xr[c] - max);
-      for (gint64 c = 0; c < cols; c++)
-        ref[r * cols + c] = exp (xr[c] - max) / sum;
-    }
-}
-
-static double
-reference_gelu_tanh (double v)
-{
-  return 0.5 * v * (1.0 + tanh (sqrt (2.0 / G_PI) * (v + 0.044715 * v * v * v)));
-}
-
-static double
-reference_silu (double v)
-{
-  return v / (1.0 + exp (-v));
-}
-
 /* ---- tests that need no device ---- */
 
 static void
@@ -405,22 +334,18 @@ test_linear (Fixture *fixture, gconstpointer unused)
         g_assert_no_error (error);
         g_autofree float *yv = download (y);
 
-        /* Exact operands, and the bf16-rounded ones the GEMM multiplies. */
+        /* Exact operands, and the bf16-rounded ones the GEMM multiplies
+         * (the bias as it is). */
         g_autofree double *ref = g_new0 (double, m * n);
         g_autofree double *ref_rounded = g_new0 (double, m * n);
-        for (gint64 i = 0; i < m; i++)
-          for (gint64 j = 0; j < n; j++)
-            {
-              double acc = with_bias ? bv[j] : 0.0, acc_r = acc;
-              for (gint64 l = 0; l < k; l++)
-                {
-                  acc += (double) xv[i * k + l] * wv[j * k + l];
-                  acc_r += (double) round_to (FA_DTYPE_BF16, xv[i * k + l]) *
-                           round_to (FA_DTYPE_BF16, wv[j * k + l]);
-                }
-              ref[i * n + j] = acc;
-              ref_rounded[i * n + j] = acc_r;
-            }
+        g_autofree float *xv_rounded = g_new (float, m * k);
+        g_autofree float *wv_rounded = g_new (float, n * k);
+        for (gint64 i = 0; i < m * k; i++)
+          xv_rounded[i] = round_to (FA_DTYPE_BF16, xv[i]);
+        for (gint64 i = 0; i < n * k; i++)
+          wv_rounded[i] = round_to (FA_DTYPE_BF16, wv[i]);
+        fa_reference_linear (xv, wv, with_bias ? bv : NULL, ref, m, k, n);
+        fa_reference_linear (xv_rounded, wv_rounded, with_bias ? bv : NULL, ref_rounded, m, k, n);
 
         g_autofree char *what = g_strdup_printf (
           "linear [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "]·[%" G_GINT64_FORMAT "]ᵀ x %s w %s y %s%s",
@@ -477,7 +402,7 @@ test_layer_norm (Fixture *fixture, gconstpointer unused)
           g_autofree float *yv = download (y);
 
           g_autofree double *ref = g_new (double, n);
-          reference_layer_norm (xv, gp, bp, ref, rows, cols, eps);
+          fa_reference_layer_norm (xv, gp, bp, ref, rows, cols, eps);
           g_autofree char *what = g_strdup_printf ("layer_norm %s [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "] affine %d",
                                                    fa_dtype_get_name (dtype), rows, cols, affine);
           check_close (what, yv, ref, n, tolerance_for (dtype));
@@ -519,7 +444,7 @@ test_rms_norm (Fixture *fixture, gconstpointer unused)
           g_autofree float *yv = download (y);
 
           g_autofree double *ref = g_new (double, n);
-          reference_rms_norm (xv, gp, ref, rows, cols, eps);
+          fa_reference_rms_norm (xv, gp, ref, rows, cols, eps);
           g_autofree char *what = g_strdup_printf ("rms_norm %s [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "] weight %d",
                                                    fa_dtype_get_name (dtype), rows, cols, with_weight);
           check_close (what, yv, ref, n, tolerance_for (dtype));
@@ -555,7 +480,7 @@ test_softmax (Fixture *fixture, gconstpointer unused)
         g_autofree float *yv = download (y);
 
         g_autofree double *ref = g_new (double, n);
-        reference_softmax (xv, ref, rows, cols);
+        fa_reference_softmax (xv, ref, rows, cols);
         g_autofree char *what = g_strdup_printf ("softmax %s [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "]",
                                                  fa_dtype_get_name (dtype), rows, cols);
         check_close (what, yv, ref, n, tolerance_for (dtype));
@@ -588,7 +513,7 @@ run_unary (gboolean gelu)
 
         g_autofree double *ref = g_new (double, n);
         for (gint64 i = 0; i < n; i++)
-          ref[i] = gelu ? reference_gelu_tanh (xv[i]) : reference_silu (xv[i]);
+          ref[i] = gelu ? fa_reference_gelu_tanh (xv[i]) : fa_reference_silu (xv[i]);
         g_autofree char *what = g_strdup_printf ("%s %s [%" G_GINT64_FORMAT "]", name,
                                                  fa_dtype_get_name (dtype), n);
         check_close (what, yv, ref, n, tolerance_for (dtype));
@@ -665,8 +590,7 @@ run_binary (gboolean add)
         g_autofree float *yv = download (y);
 
         g_autofree double *ref = g_new (double, n);
-        for (gint64 i = 0; i < n; i++)
-          ref[i] = add ? (double) av[i] + bv[i % nb] : (double) av[i] * bv[i % nb];
+        (add ? fa_reference_add : fa_reference_mul) (av, bv, ref, n, nb);
         g_autofree char *what = g_strdup_printf ("%s %s n %" G_GINT64_FORMAT " nb %" G_GINT64_FORMAT,
                                                  name, fa_dtype_get_name (dtype), n, nb);
         check_close (what, yv, ref, n, tolerance_for (dtype));
@@ -801,27 +725,26 @@ test_misaligned (Fixture *fixture, gconstpointer unused)
       g_assert_true (fa_op_layer_norm (cuda, x, g, g, y, 1e-6f, &error));
       g_assert_no_error (error);
       g_autofree float *ln = download (y);
-      reference_layer_norm (xv, gv, gv, ref, shape[0], cols, 1e-6);
+      fa_reference_layer_norm (xv, gv, gv, ref, shape[0], cols, 1e-6);
       check_close ("misaligned layer_norm", ln, ref, n, tolerance);
 
       g_assert_true (fa_op_gelu_tanh (cuda, x, y, &error));
       g_assert_no_error (error);
       g_autofree float *ge = download (y);
       for (gint64 i = 0; i < n; i++)
-        ref[i] = reference_gelu_tanh (xv[i]);
+        ref[i] = fa_reference_gelu_tanh (xv[i]);
       check_close ("misaligned gelu_tanh", ge, ref, n, tolerance);
 
       g_assert_true (fa_op_mul (cuda, x, g, y, &error));
       g_assert_no_error (error);
       g_autofree float *mu = download (y);
-      for (gint64 i = 0; i < n; i++)
-        ref[i] = (double) xv[i] * gv[i % cols];
+      fa_reference_mul (xv, gv, ref, n, cols);
       check_close ("misaligned mul", mu, ref, n, tolerance);
 
       g_assert_true (fa_op_softmax (cuda, x, y, &error));
       g_assert_no_error (error);
       g_autofree float *sm = download (y);
-      reference_softmax (xv, ref, shape[0], cols);
+      fa_reference_softmax (xv, ref, shape[0], cols);
       check_close ("misaligned softmax", sm, ref, n, tolerance);
     }
 }
@@ -849,27 +772,26 @@ test_in_place (Fixture *fixture, gconstpointer unused)
       g_assert_true (fa_op_layer_norm (cuda, x, NULL, b, x, 1e-6f, &error));
       g_assert_no_error (error);
       g_autofree float *ln = download (x);
-      reference_layer_norm (xv, NULL, bv, ref, shape[0], cols, 1e-6);
+      fa_reference_layer_norm (xv, NULL, bv, ref, shape[0], cols, 1e-6);
       check_close ("in-place layer_norm", ln, ref, n, tolerance);
 
       g_assert_true (fa_op_add (cuda, x, b, x, &error));
       g_assert_no_error (error);
       g_autofree float *ad = download (x);
-      for (gint64 i = 0; i < n; i++)
-        ref[i] = (double) ln[i] + bv[i % cols];
+      fa_reference_add (ln, bv, ref, n, cols);
       check_close ("in-place add", ad, ref, n, tolerance);
 
       g_assert_true (fa_op_silu (cuda, x, x, &error));
       g_assert_no_error (error);
       g_autofree float *si = download (x);
       for (gint64 i = 0; i < n; i++)
-        ref[i] = reference_silu (ad[i]);
+        ref[i] = fa_reference_silu (ad[i]);
       check_close ("in-place silu", si, ref, n, tolerance);
 
       g_assert_true (fa_op_softmax (cuda, x, x, &error));
       g_assert_no_error (error);
       g_autofree float *sm = download (x);
-      reference_softmax (si, ref, shape[0], cols);
+      fa_reference_softmax (si, ref, shape[0], cols);
       check_close ("in-place softmax", sm, ref, n, tolerance);
     }
 }
@@ -927,7 +849,7 @@ test_errors (Fixture *fixture, gconstpointer unused)
   g_autofree float *yv = download (y);
   g_autofree double *ref = g_new (double, n);
   for (gint64 i = 0; i < n; i++)
-    ref[i] = reference_gelu_tanh (v[i]);
+    ref[i] = fa_reference_gelu_tanh (v[i]);
   check_close ("gelu after an out-of-memory error", yv, ref, n, F32_TOLERANCE);
 }
 

@@ -1,11 +1,13 @@
-/* Every CPU op against a float64 reference written here, independently of
- * kernels/cpu, on random inputs of several shapes including odd sizes.
+/* Every CPU op against the float64 references of fa-reference.h (written
+ * independently of kernels/cpu), on random inputs of several shapes including
+ * odd sizes.
  * Outputs are poisoned with NaN first, so an element left unwritten fails.
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include <math.h>
 
 #include "fa-backend.h"
 #include "fa-error.h"
+#include "fa-reference.h"
 #include "fa-test-util.h"
 
 #define F32_TOLERANCE 1e-5
@@ -83,15 +85,7 @@ test_linear (Fixture *fixture, gconstpointer unused)
         g_autoptr (FaTensor) y = new_poisoned (fixture, 2, (gint64[]) { m, n });
         g_autofree double *ref = g_new0 (double, m * n);
 
-        for (gint64 i = 0; i < m; i++)
-          for (gint64 j = 0; j < n; j++)
-            {
-              double acc = with_bias ? data (b)[j] : 0.0;
-              for (gint64 l = 0; l < k; l++)
-                acc += (double) data (x)[i * k + l] * data (w)[j * k + l];
-              ref[i * n + j] = acc;
-            }
-
+        fa_reference_linear (data (x), data (w), with_bias ? data (b) : NULL, ref, m, k, n);
         g_assert_true (fa_op_linear (fixture->backend, x, w, with_bias ? b : NULL, y, &error));
         g_assert_no_error (error);
         fa_test_assert_close (data (y), ref, m * n, F32_TOLERANCE);
@@ -109,34 +103,9 @@ test_linear_batched_leading_axes (Fixture *fixture, gconstpointer unused)
   g_autoptr (FaTensor) y = new_poisoned (fixture, 3, (gint64[]) { 2, 3, n });
   g_autofree double *ref = g_new0 (double, 6 * n);
 
-  for (gint64 i = 0; i < 6; i++)
-    for (gint64 j = 0; j < n; j++)
-      for (gint64 l = 0; l < k; l++)
-        ref[i * n + j] += (double) data (x)[i * k + l] * data (w)[j * k + l];
-
+  fa_reference_linear (data (x), data (w), NULL, ref, 6, k, n);
   g_assert_true (fa_op_linear (fixture->backend, x, w, NULL, y, &error));
   fa_test_assert_close (data (y), ref, 6 * n, F32_TOLERANCE);
-}
-
-static void
-reference_layer_norm (const float *x, const float *gamma, const float *beta, double *ref,
-                      gint64 rows, gint64 cols, double eps)
-{
-  for (gint64 r = 0; r < rows; r++)
-    {
-      double mean = 0, var = 0;
-      for (gint64 c = 0; c < cols; c++)
-        mean += x[r * cols + c];
-      mean /= cols;
-      for (gint64 c = 0; c < cols; c++)
-        var += (x[r * cols + c] - mean) * (x[r * cols + c] - mean);
-      var /= cols;
-      for (gint64 c = 0; c < cols; c++)
-        {
-          double v = (x[r * cols + c] - mean) / sqrt (var + eps);
-          ref[r * cols + c] = (gamma ? v * gamma[c] : v) + (beta ? beta[c] : 0.0);
-        }
-    }
 }
 
 static void
@@ -154,8 +123,8 @@ test_layer_norm (Fixture *fixture, gconstpointer unused)
         g_autoptr (FaTensor) y = new_poisoned (fixture, 2, row_shapes[s]);
         g_autofree double *ref = g_new0 (double, rows * cols);
 
-        reference_layer_norm (data (x), affine ? data (g) : NULL, affine ? data (b) : NULL, ref,
-                              rows, cols, 1e-6);
+        fa_reference_layer_norm (data (x), affine ? data (g) : NULL, affine ? data (b) : NULL, ref,
+                                 rows, cols, 1e-6);
         g_assert_true (fa_op_layer_norm (fixture->backend, x, affine ? g : NULL, affine ? b : NULL,
                                          y, 1e-6f, &error));
         g_assert_no_error (error);
@@ -183,31 +152,10 @@ test_rms_norm (Fixture *fixture, gconstpointer unused)
         g_autoptr (FaTensor) y = new_poisoned (fixture, 2, row_shapes[s]);
         g_autofree double *ref = g_new0 (double, rows * cols);
 
-        for (gint64 r = 0; r < rows; r++)
-          {
-            double ms = 0;
-            for (gint64 c = 0; c < cols; c++)
-              ms += (double) data (x)[r * cols + c] * data (x)[r * cols + c];
-            ms /= cols;
-            for (gint64 c = 0; c < cols; c++)
-              ref[r * cols + c] = data (x)[r * cols + c] / sqrt (ms + 1e-6) *
-                                  (with_weight ? data (g)[c] : 1.0);
-          }
+        fa_reference_rms_norm (data (x), with_weight ? data (g) : NULL, ref, rows, cols, 1e-6);
         g_assert_true (fa_op_rms_norm (fixture->backend, x, with_weight ? g : NULL, y, 1e-6f, &error));
         fa_test_assert_close (data (y), ref, rows * cols, F32_TOLERANCE);
       }
-}
-
-static double
-reference_gelu_tanh (double v)
-{
-  return 0.5 * v * (1.0 + tanh (sqrt (2.0 / G_PI) * (v + 0.044715 * v * v * v)));
-}
-
-static double
-reference_silu (double v)
-{
-  return v / (1.0 + exp (-v));
 }
 
 static void
@@ -233,13 +181,13 @@ check_unary (Fixture *fixture, gboolean (*op) (FaBackend *, const FaTensor *, Fa
 static void
 test_gelu_tanh (Fixture *fixture, gconstpointer unused)
 {
-  check_unary (fixture, fa_op_gelu_tanh, reference_gelu_tanh);
+  check_unary (fixture, fa_op_gelu_tanh, fa_reference_gelu_tanh);
 }
 
 static void
 test_silu (Fixture *fixture, gconstpointer unused)
 {
-  check_unary (fixture, fa_op_silu, reference_silu);
+  check_unary (fixture, fa_op_silu, fa_reference_silu);
 }
 
 static void
@@ -254,16 +202,7 @@ test_softmax (Fixture *fixture, gconstpointer unused)
       g_autoptr (FaTensor) y = new_poisoned (fixture, 2, row_shapes[s]);
       g_autofree double *ref = g_new0 (double, rows * cols);
 
-      for (gint64 r = 0; r < rows; r++)
-        {
-          double max = -INFINITY, sum = 0;
-          for (gint64 c = 0; c < cols; c++)
-            max = fmax (max, data (x)[r * cols + c]);
-          for (gint64 c = 0; c < cols; c++)
-            sum += exp (data (x)[r * cols + c] - max);
-          for (gint64 c = 0; c < cols; c++)
-            ref[r * cols + c] = exp (data (x)[r * cols + c] - max) / sum;
-        }
+      fa_reference_softmax (data (x), ref, rows, cols);
       g_assert_true (fa_op_softmax (fixture->backend, x, y, &error));
       fa_test_assert_close (data (y), ref, rows * cols, F32_TOLERANCE);
     }
@@ -285,11 +224,7 @@ check_binary (Fixture *fixture, gboolean is_add)
       gint64 n = fa_tensor_get_numel (a), nb = fa_tensor_get_numel (b);
       g_autofree double *ref = g_new0 (double, n);
 
-      for (gint64 i = 0; i < n; i++)
-        {
-          double av = data (a)[i], bv = data (b)[i % nb];
-          ref[i] = is_add ? av + bv : av * bv;
-        }
+      (is_add ? fa_reference_add : fa_reference_mul) (data (a), data (b), ref, n, nb);
       g_assert_true ((is_add ? fa_op_add : fa_op_mul) (fixture->backend, a, b, y, &error));
       g_assert_no_error (error);
       fa_test_assert_close (data (y), ref, n, F32_TOLERANCE);
@@ -319,7 +254,7 @@ test_in_place (Fixture *fixture, gconstpointer unused)
   double ref[36];
 
   for (int i = 0; i < 36; i++)
-    ref[i] = reference_silu ((double) data (x)[i] + data (b)[i]);
+    ref[i] = fa_reference_silu ((double) data (x)[i] + data (b)[i]);
   g_assert_true (fa_op_add (fixture->backend, x, b, x, &error));
   g_assert_true (fa_op_silu (fixture->backend, x, x, &error));
   fa_test_assert_close (data (x), ref, 36, F32_TOLERANCE);

@@ -57,7 +57,8 @@ build_kernels_check () {
   # shellcheck disable=SC2206
   local gencode=($GENCODE)
   local c_flags=(-std=gnu11 -O2 -Wall -Wextra -Wno-unused-parameter
-    -I"$ROOT/kernels" -I"$ROOT/kernels/cpu" -I"$ROOT/kernels/cuda" -I"$cuda_root/include")
+    -I"$ROOT/kernels" -I"$ROOT/kernels/cpu" -I"$ROOT/kernels/cuda" -I"$ROOT/tests"
+    -I"$cuda_root/include")
 
   local start=$SECONDS
   for src in "$ROOT"/kernels/cuda/*.cu; do

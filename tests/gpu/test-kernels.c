@@ -2,15 +2,16 @@
  * no meson, for machines that have only a CUDA toolkit and a C compiler
  * (tests/gpu/run.sh builds and runs it).
  *
- * Every CUDA kernel is held against a float64 reference written here and
- * against its CPU twin in kernels/cpu, on random inputs of several shapes
- * (odd sizes, rows past the shared-memory cache, addresses off the 16-byte
- * grid, sizes past one launch's threads), with outputs poisoned with NaN so
- * that an unwritten element fails. Relative error is max|y − ref| / max|ref|;
- * f32 must agree to 1e-5, bf16 and every linear (bf16 operands) to 1e-2; NaN
- * never passes. Then a benchmark: cuBLAS bf16 GEMM TFLOP/s at the Wan shapes
- * and elementwise / norm GB/s on a [32760, 1536] tensor, median of timed
- * repetitions after warm-up, each result checked too.
+ * Every CUDA kernel is held against a float64 reference (tests/fa-reference.h,
+ * plain C like this file) and against its CPU twin in kernels/cpu, on random
+ * inputs of several shapes (odd sizes, rows past the shared-memory cache,
+ * addresses off the 16-byte grid, sizes past one launch's threads), with
+ * outputs poisoned with NaN so that an unwritten element fails. Relative
+ * error is max|y − ref| / max|ref|; f32 must agree to 1e-5, bf16 and every
+ * linear (bf16 operands) to 1e-2; NaN never passes. Then a benchmark: cuBLAS
+ * bf16 GEMM TFLOP/s at the Wan shapes and elementwise / norm GB/s on a
+ * [32760, 1536] tensor, median of timed repetitions after warm-up, each
+ * result checked too.
  *
  * Exit status: 0 all passed, 1 a check failed, 77 no usable CUDA device.
  * Usage: test-kernels [--no-bench] [--quick]
@@ -27,6 +28,7 @@
 #include "fa-cpu-kernels.h"
 #include "fa-cuda-kernels.h"
 #include "fa-half.h"
+#include "fa-reference.h"
 
 #define F32_TOLERANCE 1e-5
 #define BF16_TOLERANCE 1e-2
@@ -323,79 +325,6 @@ launched (cudaError_t status, const char *op)
   return 0;
 }
 
-/* ---- float64 references ---- */
-
-static void
-reference_layer_norm (const float *x, const float *gamma, const float *beta, double *ref,
-                      int64_t rows, int64_t cols, double eps)
-{
-  for (int64_t r = 0; r < rows; r++)
-    {
-      const float *xr = x + r * cols;
-      double mean = 0, var = 0;
-      for (int64_t c = 0; c < cols; c++)
-        mean += xr[c];
-      mean /= (double) cols;
-      for (int64_t c = 0; c < cols; c++)
-        var += (xr[c] - mean) * (xr[c] - mean);
-      var /= (double) cols;
-      double inv = 1.0 / sqrt (var + eps);
-      for (int64_t c = 0; c < cols; c++)
-        {
-          double v = (xr[c] - mean) * inv;
-          if (gamma != NULL)
-            v *= gamma[c];
-          if (beta != NULL)
-            v += beta[c];
-          ref[r * cols + c] = v;
-        }
-    }
-}
-
-static void
-reference_rms_norm (const float *x, const float *gamma, double *ref, int64_t rows, int64_t cols,
-                    double eps)
-{
-  for (int64_t r = 0; r < rows; r++)
-    {
-      const float *xr = x + r * cols;
-      double sum_sq = 0;
-      for (int64_t c = 0; c < cols; c++)
-        sum_sq += (double) xr[c] * xr[c];
-      double inv = 1.0 / sqrt (sum_sq / (double) cols + eps);
-      for (int64_t c = 0; c < cols; c++)
-        ref[r * cols + c] = xr[c] * inv * (gamma != NULL ? gamma[c] : 1.0);
-    }
-}
-
-static void
-reference_softmax (const float *x, double *ref, int64_t rows, int64_t cols)
-{
-  for (int64_t r = 0; r < rows; r++)
-    {
-      const float *xr = x + r * cols;
-      double max = -INFINITY, sum = 0;
-      for (int64_t c = 0; c < cols; c++)
-        max = fmax (max, xr[c]);
-      for (int64_t c = 0; c < cols; c++)
-        sum += exp (xr[c] - max);
-      for (int64_t c = 0; c < cols; c++)
-        ref[r * cols + c] = exp (xr[c] - max) / sum;
-    }
-}
-
-static double
-reference_gelu_tanh (double v)
-{
-  return 0.5 * v * (1.0 + tanh (sqrt (2.0 / M_PI) * (v + 0.044715 * v * v * v)));
-}
-
-static double
-reference_silu (double v)
-{
-  return v / (1.0 + exp (-v));
-}
-
 /* ---- row ops ---- */
 
 typedef enum {
@@ -446,19 +375,19 @@ check_row_op (RowOp op, FaDType dtype, int64_t rows, int64_t cols, int offset, u
     case ROW_LAYER_NORM_AFFINE:
       status = fa_cuda_layer_norm (dtype, dx, g ? dg : NULL, b ? db : NULL, dy, rows, cols, eps,
                                    stream);
-      reference_layer_norm (x, g, b, ref, rows, cols, eps);
+      fa_reference_layer_norm (x, g, b, ref, rows, cols, eps);
       fa_cpu_layer_norm_f32 (x, g, b, y_cpu, rows, cols, eps);
       break;
     case ROW_RMS_NORM:
     case ROW_RMS_NORM_WEIGHT:
       status = fa_cuda_rms_norm (dtype, dx, g ? dg : NULL, dy, rows, cols, eps, stream);
-      reference_rms_norm (x, g, ref, rows, cols, eps);
+      fa_reference_rms_norm (x, g, ref, rows, cols, eps);
       fa_cpu_rms_norm_f32 (x, g, y_cpu, rows, cols, eps);
       break;
     case ROW_SOFTMAX:
     default:
       status = fa_cuda_softmax (dtype, dx, dy, rows, cols, stream);
-      reference_softmax (x, ref, rows, cols);
+      fa_reference_softmax (x, ref, rows, cols);
       fa_cpu_softmax_f32 (x, y_cpu, rows, cols);
       break;
     }
@@ -494,7 +423,7 @@ check_unary (int gelu, FaDType dtype, int64_t n, int offset, uint64_t seed)
                             : fa_cuda_silu (dtype, dx, dy, n, stream);
 
   for (int64_t i = 0; i < n; i++)
-    ref[i] = gelu ? reference_gelu_tanh (x[i]) : reference_silu (x[i]);
+    ref[i] = gelu ? fa_reference_gelu_tanh (x[i]) : fa_reference_silu (x[i]);
   if (gelu)
     fa_cpu_gelu_tanh_f32 (x, y_cpu, n);
   else
@@ -530,8 +459,7 @@ check_binary (int add, FaDType dtype, int64_t n, int64_t nb, int offset, uint64_
   cudaError_t status = add ? fa_cuda_add (dtype, da, dbb, dy, n, nb, stream)
                            : fa_cuda_mul (dtype, da, dbb, dy, n, nb, stream);
 
-  for (int64_t i = 0; i < n; i++)
-    ref[i] = add ? (double) a[i] + b[i % nb] : (double) a[i] * b[i % nb];
+  (add ? fa_reference_add : fa_reference_mul) (a, b, ref, n, nb);
   if (add)
     fa_cpu_add_f32 (a, b, y_cpu, n, nb);
   else
@@ -610,6 +538,8 @@ check_linear (int64_t m, int64_t k, int64_t n, FaDType xd, FaDType wd, FaDType y
   float *x = random_values (m * k, seed, -1, 1, xd);
   float *w = random_values (n * k, seed + 1, -1, 1, wd);
   float *bias = random_values (n, seed + 2, -1, 1, bd);
+  float *x_rounded = xmalloc ((size_t) (m * k) * sizeof (float));
+  float *w_rounded = xmalloc ((size_t) (n * k) * sizeof (float));
   float *y_cpu = xmalloc ((size_t) (m * n) * sizeof (float));
   double *ref = xmalloc ((size_t) (m * n) * sizeof (double));
   double *ref_rounded = xmalloc ((size_t) (m * n) * sizeof (double));
@@ -625,19 +555,14 @@ check_linear (int64_t m, int64_t k, int64_t n, FaDType xd, FaDType wd, FaDType y
   int rc = fa_cuda_linear (blas, stream, xd, dx, wd, dw, bd, with_bias ? db : NULL, yd, dy, m, k,
                            n, scratch, scratch_size, &status);
 
-  for (int64_t i = 0; i < m; i++)
-    for (int64_t j = 0; j < n; j++)
-      {
-        double acc = with_bias ? bias[j] : 0.0, acc_r = acc;
-        for (int64_t l = 0; l < k; l++)
-          {
-            acc += (double) x[i * k + l] * w[j * k + l];
-            acc_r += (double) round_to (FA_DTYPE_BF16, x[i * k + l]) *
-                     round_to (FA_DTYPE_BF16, w[j * k + l]);
-          }
-        ref[i * n + j] = acc;
-        ref_rounded[i * n + j] = acc_r;
-      }
+  /* Exact operands, and the bf16-rounded ones the GEMM multiplies (the bias
+   * as it is). */
+  for (int64_t i = 0; i < m * k; i++)
+    x_rounded[i] = round_to (FA_DTYPE_BF16, x[i]);
+  for (int64_t i = 0; i < n * k; i++)
+    w_rounded[i] = round_to (FA_DTYPE_BF16, w[i]);
+  fa_reference_linear (x, w, with_bias ? bias : NULL, ref, m, k, n);
+  fa_reference_linear (x_rounded, w_rounded, with_bias ? bias : NULL, ref_rounded, m, k, n);
   fa_cpu_linear_f32 (x, w, with_bias ? bias : NULL, y_cpu, m, k, n);
 
   snprintf (shape, sizeof shape, "[%lld,%lld]x[%lld]%s", (long long) m, (long long) k,
@@ -667,7 +592,8 @@ check_linear (int64_t m, int64_t k, int64_t n, FaDType xd, FaDType wd, FaDType y
     }
 
   dev_free_all ();
-  free (x), free (w), free (bias), free (y_cpu), free (ref), free (ref_rounded);
+  free (x), free (w), free (bias), free (x_rounded), free (w_rounded), free (y_cpu), free (ref),
+    free (ref_rounded);
 }
 
 static void
@@ -877,24 +803,23 @@ bench_gemm (int64_t m, int64_t k, int64_t n, int with_bias, const char *label)
   /* Check 8 rows spread over M (first and last included). */
   float *wv = download (w, FA_DTYPE_BF16, n * k);
   float *bv = download (bias, FA_DTYPE_BF16, n);
+  double *ref_row = xmalloc ((size_t) n * sizeof (double));
   double max_diff = 0, max_ref = 0;
   for (int s = 0; s < 8; s++)
     {
       int64_t row = s * (m - 1) / 7;
       float *xr = download_bf16_rows (x, row, k);
       float *yr = download_bf16_rows (y, row, n);
+      fa_reference_linear (xr, wv, with_bias ? bv : NULL, ref_row, 1, k, n);
       for (int64_t j = 0; j < n; j++)
         {
-          double acc = with_bias ? bv[j] : 0.0;
-          for (int64_t l = 0; l < k; l++)
-            acc += (double) xr[l] * wv[j * k + l];
-          max_diff = isfinite (yr[j]) ? fmax (max_diff, fabs (yr[j] - acc)) : INFINITY;
-          max_ref = fmax (max_ref, fabs (acc));
+          max_diff = isfinite (yr[j]) ? fmax (max_diff, fabs (yr[j] - ref_row[j])) : INFINITY;
+          max_ref = fmax (max_ref, fabs (ref_row[j]));
         }
       free (xr), free (yr);
     }
   record (op, "bf16", shape, max_diff / fmax (max_ref, 1e-30), NAN, BF16_TOLERANCE);
-  free (wv), free (bv);
+  free (wv), free (bv), free (ref_row);
   dev_free_all ();
 }
 
@@ -937,34 +862,32 @@ bench_memory_op (BenchKind kind, const char *op, FaDType dtype, int64_t rows, in
     case BENCH_GELU:
       fa_cpu_gelu_tanh_f32 (x, y_cpu, n);
       for (int64_t i = 0; i < n; i++)
-        ref[i] = reference_gelu_tanh (x[i]);
+        ref[i] = fa_reference_gelu_tanh (x[i]);
       break;
     case BENCH_SILU:
       fa_cpu_silu_f32 (x, y_cpu, n);
       for (int64_t i = 0; i < n; i++)
-        ref[i] = reference_silu (x[i]);
+        ref[i] = fa_reference_silu (x[i]);
       break;
     case BENCH_ADD_ROW:
       fa_cpu_add_f32 (x, b, y_cpu, n, cols);
-      for (int64_t i = 0; i < n; i++)
-        ref[i] = (double) x[i] + b[i % cols];
+      fa_reference_add (x, b, ref, n, cols);
       break;
     case BENCH_MUL:
       fa_cpu_mul_f32 (x, b, y_cpu, n, n);
-      for (int64_t i = 0; i < n; i++)
-        ref[i] = (double) x[i] * b[i];
+      fa_reference_mul (x, b, ref, n, n);
       break;
     case BENCH_LAYER_NORM:
       fa_cpu_layer_norm_f32 (x, b, c, y_cpu, rows, cols, 1e-6f);
-      reference_layer_norm (x, b, c, ref, rows, cols, 1e-6);
+      fa_reference_layer_norm (x, b, c, ref, rows, cols, 1e-6);
       break;
     case BENCH_RMS_NORM:
       fa_cpu_rms_norm_f32 (x, b, y_cpu, rows, cols, 1e-6f);
-      reference_rms_norm (x, b, ref, rows, cols, 1e-6);
+      fa_reference_rms_norm (x, b, ref, rows, cols, 1e-6);
       break;
     case BENCH_SOFTMAX:
       fa_cpu_softmax_f32 (x, y_cpu, rows, cols);
-      reference_softmax (x, ref, rows, cols);
+      fa_reference_softmax (x, ref, rows, cols);
       break;
     case BENCH_CONVERT:
     default:

@@ -13,58 +13,8 @@
 #include "fa-safetensors.h"
 #include "fa-test-util.h"
 
-/* In the sanitizer build, undefined behaviour (a misaligned load from the
- * mapping, an overflow in a size) fails the test instead of printing a
- * line that nobody reads. Unused elsewhere. */
-const char *__ubsan_default_options (void);
-
-const char *
-__ubsan_default_options (void)
-{
-  return "halt_on_error=1:print_stacktrace=1";
-}
-
-typedef struct {
-  char *dir;
-  FaBackend *cpu;
-} Fixture;
-
-static void
-remove_tree (const char *path)
-{
-  if (g_file_test (path, G_FILE_TEST_IS_DIR) && !g_file_test (path, G_FILE_TEST_IS_SYMLINK))
-    {
-      g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
-      const char *name;
-
-      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-        {
-          g_autofree char *child = g_build_filename (path, name, NULL);
-          remove_tree (child);
-        }
-      g_rmdir (path);
-    }
-  else
-    g_unlink (path);
-}
-
-static void
-fixture_set_up (Fixture *f, gconstpointer data)
-{
-  GError *error = NULL;
-
-  f->dir = g_dir_make_tmp ("fa-safetensors-XXXXXX", &error);
-  g_assert_no_error (error);
-  f->cpu = fa_backend_new_cpu ();
-}
-
-static void
-fixture_tear_down (Fixture *f, gconstpointer data)
-{
-  remove_tree (f->dir);
-  g_free (f->dir);
-  fa_backend_unref (f->cpu);
-}
+#define ST_TEST_DIR_TEMPLATE "fa-safetensors-XXXXXX"
+#include "st-test-util.h"
 
 /* Names in @dir that the writer's temporary files would have. */
 static guint
@@ -97,18 +47,11 @@ write_bytes (Fixture *f, const char *name, const void *bytes, gsize size)
 static char *
 write_raw (Fixture *f, const char *name, const char *header, gsize data_size)
 {
-  gsize header_size = strlen (header);
-  guint64 length_le = GUINT64_TO_LE ((guint64) header_size);
-  g_autoptr (GByteArray) bytes = g_byte_array_new ();
+  g_autofree guint8 *data = g_malloc (data_size);
 
-  g_byte_array_append (bytes, (const guint8 *) &length_le, 8);
-  g_byte_array_append (bytes, (const guint8 *) header, (guint) header_size);
   for (gsize i = 0; i < data_size; i++)
-    {
-      guint8 b = (guint8) i;
-      g_byte_array_append (bytes, &b, 1);
-    }
-  return write_bytes (f, name, bytes->data, bytes->len);
+    data[i] = (guint8) i;
+  return st_test_write_raw (f->dir, name, header, data, data_size);
 }
 
 /* Opening fails as a corrupt file, the message starts with the path and
@@ -687,9 +630,6 @@ test_write_bad_input (Fixture *f, gconstpointer data)
   g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
   g_assert_cmpuint (count_temp_files (f->dir), ==, 0);
 }
-
-#define ADD(name, func) \
-  g_test_add (name, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
 
 int
 main (int argc, char **argv)

@@ -10,58 +10,8 @@
 #include "fa-weights.h"
 #include "fa-test-util.h"
 
-/* In the sanitizer build, undefined behaviour (a misaligned load from the
- * mapping, an overflow in a size) fails the test instead of printing a
- * line that nobody reads. Unused elsewhere. */
-const char *__ubsan_default_options (void);
-
-const char *
-__ubsan_default_options (void)
-{
-  return "halt_on_error=1:print_stacktrace=1";
-}
-
-typedef struct {
-  char *dir;
-  FaBackend *cpu;
-} Fixture;
-
-static void
-remove_tree (const char *path)
-{
-  if (g_file_test (path, G_FILE_TEST_IS_DIR) && !g_file_test (path, G_FILE_TEST_IS_SYMLINK))
-    {
-      g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
-      const char *name;
-
-      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-        {
-          g_autofree char *child = g_build_filename (path, name, NULL);
-          remove_tree (child);
-        }
-      g_rmdir (path);
-    }
-  else
-    g_unlink (path);
-}
-
-static void
-fixture_set_up (Fixture *f, gconstpointer data)
-{
-  GError *error = NULL;
-
-  f->dir = g_dir_make_tmp ("fa-weights-XXXXXX", &error);
-  g_assert_no_error (error);
-  f->cpu = fa_backend_new_cpu ();
-}
-
-static void
-fixture_tear_down (Fixture *f, gconstpointer data)
-{
-  remove_tree (f->dir);
-  g_free (f->dir);
-  fa_backend_unref (f->cpu);
-}
+#define ST_TEST_DIR_TEMPLATE "fa-weights-XXXXXX"
+#include "st-test-util.h"
 
 static char *
 make_subdir (Fixture *f, const char *name)
@@ -80,23 +30,6 @@ write_text (const char *dir, const char *name, const char *text)
 
   g_file_set_contents (path, text, -1, &error);
   g_assert_no_error (error);
-}
-
-/* A file with @header as its JSON, unpadded, then @data. */
-static char *
-write_raw (const char *dir, const char *name, const char *header, const void *data, gsize size)
-{
-  char *path = g_build_filename (dir, name, NULL);
-  guint64 length_le = GUINT64_TO_LE ((guint64) strlen (header));
-  g_autoptr (GByteArray) bytes = g_byte_array_new ();
-  GError *error = NULL;
-
-  g_byte_array_append (bytes, (const guint8 *) &length_le, 8);
-  g_byte_array_append (bytes, (const guint8 *) header, (guint) strlen (header));
-  g_byte_array_append (bytes, data, (guint) size);
-  g_file_set_contents (path, (const char *) bytes->data, bytes->len, &error);
-  g_assert_no_error (error);
-  return path;
 }
 
 /* Writes f32 tensors of the given lengths, each filled with its index + 1. */
@@ -374,7 +307,7 @@ open_one (Fixture *f, FaDType dtype, const void *bytes, gsize n_elements)
   while (header->len % 8 != 0)
     g_string_append_c (header, ' ');
   memcpy (data + 1, bytes, size);
-  g_autofree char *path = write_raw (f->dir, "one.safetensors", header->str, data, size + 1);
+  g_autofree char *path = st_test_write_raw (f->dir, "one.safetensors", header->str, data, size + 1);
   FaWeights *weights = fa_weights_open (path, &error);
   g_assert_no_error (error);
   const FaSafetensorsEntry *entry = fa_weights_lookup (weights, "t");
@@ -561,9 +494,9 @@ test_load_outlives_set (Fixture *f, gconstpointer data)
   fa_weights_unref (weights);
   g_assert_cmpmem (fa_tensor_get_data (same), sizeof h, h, sizeof h);
 
-  g_autofree char *path = write_raw (f->dir, "empty.safetensors",
-                                     "{\"t\":{\"dtype\":\"BF16\",\"shape\":[0,4],\"data_offsets\":[0,0]}}",
-                                     "", 0);
+  g_autofree char *path = st_test_write_raw (f->dir, "empty.safetensors",
+                                             "{\"t\":{\"dtype\":\"BF16\",\"shape\":[0,4],\"data_offsets\":[0,0]}}",
+                                             "", 0);
   g_autoptr (GError) error = NULL;
   g_autoptr (FaWeights) empty_set = fa_weights_open (path, &error);
   g_assert_no_error (error);
@@ -604,9 +537,6 @@ test_load_to_cuda (Fixture *f, gconstpointer data)
         g_assert_cmphex (fa_f32_bits (y[i]), ==, (guint32) h[i] << 16);
     }
 }
-
-#define ADD(name, func) \
-  g_test_add (name, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
 
 int
 main (int argc, char **argv)
