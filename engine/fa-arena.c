@@ -13,7 +13,7 @@
 #define ARENA_ALIGNMENT 256
 
 struct _FaArena {
-  grefcount ref_count;
+  gatomicrefcount ref_count;
   FaBackend *backend;
   char *name;
   guint8 *base;
@@ -37,7 +37,7 @@ fa_arena_new (FaBackend *backend, const char *name, gsize capacity, GError **err
     }
 
   FaArena *arena = g_new0 (FaArena, 1);
-  g_ref_count_init (&arena->ref_count);
+  g_atomic_ref_count_init (&arena->ref_count);
   arena->backend = fa_backend_ref (backend);
   arena->name = g_strdup (name);
   arena->base = base;
@@ -49,14 +49,14 @@ FaArena *
 fa_arena_ref (FaArena *arena)
 {
   g_return_val_if_fail (arena != NULL, NULL);
-  g_ref_count_inc (&arena->ref_count);
+  g_atomic_ref_count_inc (&arena->ref_count);
   return arena;
 }
 
 void
 fa_arena_unref (FaArena *arena)
 {
-  if (arena == NULL || !g_ref_count_dec (&arena->ref_count))
+  if (arena == NULL || !g_atomic_ref_count_dec (&arena->ref_count))
     return;
   fa_backend_free (arena->backend, arena->base, arena->capacity);
   fa_backend_unref (arena->backend);

@@ -40,7 +40,7 @@ typedef struct {
 } FaBackendOps;
 
 struct _FaBackend {
-  grefcount ref_count;
+  gatomicrefcount ref_count;
   const FaBackendOps *ops;
   FaDevice device;
   char *description;

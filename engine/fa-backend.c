@@ -14,7 +14,7 @@ _fa_backend_new (const FaBackendOps *ops, FaDevice device, char *description, gp
 {
   FaBackend *backend = g_new0 (FaBackend, 1);
 
-  g_ref_count_init (&backend->ref_count);
+  g_atomic_ref_count_init (&backend->ref_count);
   g_mutex_init (&backend->memory_lock);
   backend->ops = ops;
   backend->device = device;
@@ -27,14 +27,14 @@ FaBackend *
 fa_backend_ref (FaBackend *backend)
 {
   g_return_val_if_fail (backend != NULL, NULL);
-  g_ref_count_inc (&backend->ref_count);
+  g_atomic_ref_count_inc (&backend->ref_count);
   return backend;
 }
 
 void
 fa_backend_unref (FaBackend *backend)
 {
-  if (backend == NULL || !g_ref_count_dec (&backend->ref_count))
+  if (backend == NULL || !g_atomic_ref_count_dec (&backend->ref_count))
     return;
   /* destroy releases what the backend holds for itself (scratch); what is
    * left was allocated by a caller and never freed */

@@ -13,7 +13,7 @@
 #include "fa-tensor-private.h"
 
 struct _FaStorage {
-  grefcount ref_count;
+  gatomicrefcount ref_count;
   gpointer data;
   gsize size;
   FaDevice device;
@@ -26,7 +26,7 @@ struct _FaStorage {
 static void
 storage_unref (FaStorage *storage)
 {
-  if (!g_ref_count_dec (&storage->ref_count))
+  if (!g_atomic_ref_count_dec (&storage->ref_count))
     return;
   if (storage->owned)
     fa_backend_free (storage->backend, storage->data, storage->size);
@@ -88,7 +88,7 @@ tensor_new_on_storage (FaStorage *storage, FaDType dtype, int ndim, const gint64
   FaTensor *tensor = g_new0 (FaTensor, 1);
   gint64 stride = 1;
 
-  g_ref_count_init (&tensor->ref_count);
+  g_atomic_ref_count_init (&tensor->ref_count);
   tensor->dtype = dtype;
   tensor->ndim = ndim;
   tensor->device = storage->device;
@@ -107,7 +107,7 @@ storage_new (gpointer data, gsize size, FaDevice device, FaBackend *backend)
 {
   FaStorage *storage = g_new0 (FaStorage, 1);
 
-  g_ref_count_init (&storage->ref_count);
+  g_atomic_ref_count_init (&storage->ref_count);
   storage->data = data;
   storage->size = size;
   storage->device = device;
@@ -173,14 +173,14 @@ FaTensor *
 fa_tensor_ref (FaTensor *tensor)
 {
   g_return_val_if_fail (tensor != NULL, NULL);
-  g_ref_count_inc (&tensor->ref_count);
+  g_atomic_ref_count_inc (&tensor->ref_count);
   return tensor;
 }
 
 void
 fa_tensor_unref (FaTensor *tensor)
 {
-  if (tensor == NULL || !g_ref_count_dec (&tensor->ref_count))
+  if (tensor == NULL || !g_atomic_ref_count_dec (&tensor->ref_count))
     return;
   storage_unref (tensor->storage);
   g_free (tensor);
@@ -264,8 +264,8 @@ view_new (FaTensor *tensor)
   FaTensor *view = g_new0 (FaTensor, 1);
 
   *view = *tensor;
-  g_ref_count_init (&view->ref_count);
-  g_ref_count_inc (&tensor->storage->ref_count);
+  g_atomic_ref_count_init (&view->ref_count);
+  g_atomic_ref_count_inc (&tensor->storage->ref_count);
   return view;
 }
 

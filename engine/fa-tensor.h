@@ -2,7 +2,8 @@
  *
  * A tensor is a view (dtype, shape, strides, byte offset) onto refcounted
  * storage. Views share storage and cost nothing; data moves between host and
- * device only through the explicit copy functions.
+ * device only through the explicit copy functions. References are atomic:
+ * a tensor made on an engine thread may be released on the UI thread.
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #pragma once
 
@@ -32,7 +33,7 @@ typedef struct {
   /*< private >*/
   FaStorage *storage;
   gsize offset; /* bytes into the storage */
-  grefcount ref_count;
+  gatomicrefcount ref_count;
 } FaTensor;
 
 const char *fa_device_get_name (FaDevice device);

@@ -170,6 +170,41 @@ test_wrapping (void)
   g_assert_cmpint (destroyed, ==, 1);
 }
 
+static gpointer
+churn_references (gpointer data)
+{
+  FaTensor *tensor = data;
+
+  for (int i = 0; i < 50000; i++)
+    {
+      FaTensor *view = fa_tensor_narrow (tensor, 0, i % 2, 1, NULL);
+      fa_tensor_unref (fa_tensor_ref (tensor));
+      fa_tensor_unref (view);
+    }
+  return NULL;
+}
+
+static void
+test_references_across_threads (void)
+{
+  /* Tensors made on an engine thread are released on the UI thread: with a
+   * plain counter, lost updates would free the storage early or never. */
+  float buffer[6] = { 0 };
+  int destroyed = 0;
+  FaTensor *t = fa_tensor_new_wrapping (FA_DTYPE_F32, 2, (gint64[]) { 2, 3 }, buffer, count_destroy,
+                                        &destroyed, NULL);
+  GThread *threads[4];
+
+  for (guint i = 0; i < G_N_ELEMENTS (threads); i++)
+    threads[i] = g_thread_new ("churn", churn_references, t);
+  for (guint i = 0; i < G_N_ELEMENTS (threads); i++)
+    g_thread_join (threads[i]);
+
+  g_assert_cmpint (destroyed, ==, 0);
+  fa_tensor_unref (t);
+  g_assert_cmpint (destroyed, ==, 1);
+}
+
 static void
 test_memory_accounting (void)
 {
@@ -274,6 +309,7 @@ main (int argc, char **argv)
   g_test_add_func ("/tensor/view-errors", test_view_errors);
   g_test_add_func ("/tensor/copy-and-to", test_copy_and_to);
   g_test_add_func ("/tensor/wrapping", test_wrapping);
+  g_test_add_func ("/tensor/references-across-threads", test_references_across_threads);
   g_test_add_func ("/backend/memory-accounting", test_memory_accounting);
   g_test_add_func ("/backend/arena", test_arena);
   g_test_add_func ("/backend/default-falls-back", test_default_backend_falls_back);
