@@ -10,7 +10,7 @@ ifneq ($(CI),)
 WERROR := -Dwerror=true
 endif
 
-.PHONY: all deps build build-asan run check clean
+.PHONY: all deps build build-asan run check goldens clean
 
 all: build
 
@@ -37,6 +37,16 @@ run: build
 
 check: build build-asan
 	@tools/run-tests $(BUILD) $(ASAN_BUILD)
+
+# Developers only: rewrites tests/data/ from the reference libraries (torch on
+# the CPU, diffusers, transformers, tokenizers), pinned in
+# tools/reference/requirements.txt. Tests never need Python or a network.
+REF_VENV ?= .venv-reference
+goldens:
+	@tools/install-deps --reference
+	test -x $(REF_VENV)/bin/python || python3 -m venv $(REF_VENV)
+	$(REF_VENV)/bin/pip install -q --disable-pip-version-check -r tools/reference/requirements.txt
+	$(REF_VENV)/bin/python tools/reference/make_goldens.py
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
