@@ -138,6 +138,19 @@ def canonicalize_all():
         canonicalize_safetensors(path)
 
 
+def prompt_clean(text):
+    """diffusers' WanPipeline prompt cleaning (pipeline_wan.prompt_clean), as
+    the pinned diffusers runs it. ftfy is not in the pinned environment, so
+    diffusers skips ftfy.fix_text; refuse to run if that ever changes, since
+    the goldens would silently change meaning."""
+    from diffusers.pipelines.wan import pipeline_wan
+    from diffusers.utils import is_ftfy_available
+
+    if is_ftfy_available():
+        raise RuntimeError("ftfy is installed: the goldens assume diffusers' prompt_clean without ftfy.fix_text")
+    return pipeline_wan.prompt_clean(text)
+
+
 def write_json(path, value):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:

@@ -19,12 +19,12 @@ reading is taken (tools/reference/docs/edit.md lists them all).
     flowedit                               the loop of section 1
 """
 import difflib
-import html
 import math
-import re
 
 import torch
 import torch.nn.functional as F
+
+import common
 
 # ---------------------------------------------------------------------------
 # Section 1: the sigma schedule
@@ -83,12 +83,9 @@ def token_mask(pixel_masks, latent_frames, latent_h, latent_w, dilation=0):
 
 
 def clean_prompt(text):
-    """WanPipeline's prompt cleaning (model spec B.4) without ftfy (not
-    installed in the reference venv; identity on the ASCII prompts used
-    here): html-unescape twice, strip, collapse whitespace runs to one
-    space, strip."""
-    text = html.unescape(html.unescape(text)).strip()
-    return re.sub(r"\s+", " ", text).strip()
+    """WanPipeline's prompt cleaning (model spec B.4), from the pinned
+    diffusers itself."""
+    return common.prompt_clean(text)
 
 
 def tokenize(tokenizer, prompt, text_len):

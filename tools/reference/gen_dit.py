@@ -240,16 +240,12 @@ def read_sharded(folder):
 
 
 def load_transformer(folder=None):
-    """The tiny DiT from its diffusers folder, fp32, eval mode. diffusers'
-    from_pretrained cannot load this class without the `accelerate` package
-    (it keeps modules in fp32 only through low_cpu_mem_usage), so: config
-    through diffusers, shards through the index, strict."""
+    """The tiny DiT from its diffusers folder (shards through the index), fp32,
+    eval mode, the way a user's download loads."""
     from diffusers import WanTransformer3DModel
 
     folder = folder or os.path.join(common.TINY_MODEL, "transformer")
-    model = WanTransformer3DModel.from_config(WanTransformer3DModel.load_config(folder))
-    model.load_state_dict(read_sharded(folder), strict=True)
-    return model.eval()
+    return WanTransformer3DModel.from_pretrained(folder, torch_dtype=torch.float32).eval()
 
 
 def _assert_same_state(got, want, what):

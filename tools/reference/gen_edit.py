@@ -150,27 +150,6 @@ def utf8(text):
     return torch.tensor(list(text.encode("utf-8")), dtype=torch.uint8)
 
 
-def load_diffusers_model(cls, folder):
-    """cls.from_config(folder's config) + its safetensors weights (one file or
-    shards listed by the index), strict. diffusers' from_pretrained would do
-    the same but needs `accelerate` for WanTransformer3DModel (it keeps some
-    modules in fp32), which the pinned reference venv does not have."""
-    from safetensors.torch import load_file
-
-    model = cls.from_config(cls.load_config(folder))
-    index = os.path.join(folder, "diffusion_pytorch_model.safetensors.index.json")
-    if os.path.exists(index):
-        with open(index) as f:
-            shards = sorted(set(json.load(f)["weight_map"].values()))
-    else:
-        shards = ["diffusion_pytorch_model.safetensors"]
-    state = {}
-    for shard in shards:
-        state.update(load_file(os.path.join(folder, shard)))
-    model.load_state_dict(state, strict=True)
-    return model
-
-
 def load_models():
     """The tiny components written by gen_dit, gen_vae, gen_umt5 and
     gen_tokenizer, all fp32."""
@@ -178,8 +157,9 @@ def load_models():
     from transformers import T5TokenizerFast, UMT5EncoderModel
 
     root = common.TINY_MODEL
-    transformer = load_diffusers_model(WanTransformer3DModel, os.path.join(root, "transformer"))
-    vae = load_diffusers_model(AutoencoderKLWan, os.path.join(root, "vae"))
+    transformer = WanTransformer3DModel.from_pretrained(os.path.join(root, "transformer"),
+                                                        torch_dtype=torch.float32)
+    vae = AutoencoderKLWan.from_pretrained(os.path.join(root, "vae"), torch_dtype=torch.float32)
     text_encoder = UMT5EncoderModel.from_pretrained(os.path.join(root, "text_encoder"))
     tokenizer = T5TokenizerFast.from_pretrained(os.path.join(root, "tokenizer"))
     for model in (transformer, vae, text_encoder):

@@ -193,19 +193,6 @@ def load_pipeline_tokenizer():
     return T5TokenizerFast.from_pretrained(TOKENIZER_DIR)
 
 
-def prompt_clean(text):
-    """diffusers' WanPipeline prompt cleaning (pipeline_wan.prompt_clean), as the
-    pinned diffusers runs it. ftfy is not in the pinned environment, so
-    diffusers skips ftfy.fix_text; refuse to run if that ever changes, since the
-    goldens would silently change meaning."""
-    from diffusers.pipelines.wan import pipeline_wan
-    from diffusers.utils import is_ftfy_available
-
-    if is_ftfy_available():
-        raise RuntimeError("ftfy is installed: the goldens assume diffusers' prompt_clean without ftfy.fix_text")
-    return pipeline_wan.prompt_clean(text)
-
-
 def _words_to_pieces(tok, words, target):
     """Joins @words (cycled) until the text encodes to exactly @target pieces
     (without </s>), topping up with the one-piece word "a"."""
@@ -256,28 +243,6 @@ def hard_strings(tok):
     return cases
 
 
-def canonicalize_safetensors(path):
-    """Rewrites the JSON header of @path with sorted keys. The safetensors
-    library (0.8.0) emits __metadata__ in hash-map order, which changes from
-    run to run; the tensor data and offsets are untouched."""
-    import struct
-
-    with open(path, "rb") as f:
-        blob = f.read()
-    (n,) = struct.unpack("<Q", blob[:8])
-    header = json.loads(blob[8:8 + n])
-    text = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + blob[8 + n:])
-
-
-def save_golden(path, tensors, script, seed, **extra):
-    """common.save_golden, then a byte-stable header."""
-    common.save_golden(path, tensors, script, seed, **extra)
-    canonicalize_safetensors(path)
-
-
 def _u8(text):
     return torch.tensor(list(text.encode("utf-8")), dtype=torch.uint8)
 
@@ -305,7 +270,7 @@ def main():
     ids, mask, ids_tf, mask_tf = [], [], [], []
     agree_transformers, agree_sentencepiece, n_pieces = [], [], []
     for k, (name, text) in enumerate(cases):
-        clean = prompt_clean(text)
+        clean = common.prompt_clean(text)
         tokens = tok.encode(clean).ids  # untruncated, ends with </s>
         enc = padded.encode(clean)
         # The rule the C engine implements: keep 511 pieces at most, append </s>, pad with 0.
@@ -342,7 +307,7 @@ def main():
     tensors["ids_transformers"] = torch.tensor(ids_tf, dtype=torch.int64)
     tensors["mask_transformers"] = torch.tensor(mask_tf, dtype=torch.int64)
 
-    save_golden(
+    common.save_golden(
         GOLDEN,
         tensors,
         __file__,

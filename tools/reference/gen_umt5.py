@@ -112,7 +112,7 @@ def tokenize(tok, prompts, length):
     ids = torch.zeros(len(prompts), length, dtype=torch.int64)
     mask = torch.zeros(len(prompts), length, dtype=torch.int64)
     for b, prompt in enumerate(prompts):
-        tokens = tok.encode(gen_tokenizer.prompt_clean(prompt)).ids
+        tokens = tok.encode(common.prompt_clean(prompt)).ids
         tokens = tokens[:-1][: length - 1] + [1]
         ids[b, : len(tokens)] = torch.tensor(tokens)
         mask[b, : len(tokens)] = 1
@@ -179,7 +179,7 @@ def main():
     full_ids, full_mask = tokenize(tok, PROMPTS, common.TEXT_LEN)
     assert short_mask.sum(1).max() < SHORT_LEN
     # The pinned transformers tokenizer (what diffusers runs) must agree on these prompts.
-    tf = pipe_tok([gen_tokenizer.prompt_clean(p) for p in PROMPTS], padding="max_length",
+    tf = pipe_tok([common.prompt_clean(p) for p in PROMPTS], padding="max_length",
                   max_length=common.TEXT_LEN, truncation=True, add_special_tokens=True,
                   return_attention_mask=True, return_tensors="pt")
     assert torch.equal(tf.input_ids, full_ids) and torch.equal(tf.attention_mask, full_mask)
@@ -232,7 +232,7 @@ def main():
         tensors[f"short.{name}"] = value
     for b, prompt in enumerate(PROMPTS):
         tensors[f"prompt.{b}"] = torch.tensor(list(prompt.encode("utf-8")), dtype=torch.uint8)
-    gen_tokenizer.save_golden(
+    common.save_golden(
         GOLDEN,
         tensors,
         __file__,
