@@ -125,6 +125,166 @@ cpu_convert (FaBackend *self, const FaTensor *x, FaTensor *y, gint64 n, GError *
   return TRUE;
 }
 
+/* Every operand of these ops has been checked against x's (q's) dtype or is
+ * an f32 parameter, so x's dtype is the one to check. */
+static gboolean
+require_all_f32 (const char *op, const char *role_a, const FaTensor *a, const char *role_b,
+                 const FaTensor *b, GError **error)
+{
+  const FaTensor *t = a->dtype != FA_DTYPE_F32 ? a : b;
+  const char *role = a->dtype != FA_DTYPE_F32 ? role_a : role_b;
+
+  if (t->dtype == FA_DTYPE_F32)
+    return TRUE;
+  g_set_error (error, FA_ERROR, FA_ERROR_DTYPE,
+               "%s: the CPU backend computes in f32, but %s is %s (convert it first)", op, role,
+               fa_dtype_get_name (t->dtype));
+  return FALSE;
+}
+
+/* The hooked batch element: the whole [heads, n, m] logits, shown to the
+ * hook, then softmax and the product with v. */
+static gboolean
+cpu_attention_hooked (FaBackend *self, const float *q, const float *k, const float *v, float *out,
+                      gint64 n, gint64 m, gint64 heads, gint64 head_dim, float scale,
+                      const FaAttentionHook *hook, GError **error)
+{
+  const gint64 shape[3] = { heads, n, m };
+  g_autoptr (FaTensor) logits = fa_tensor_new (self, FA_DTYPE_F32, 3, shape, error);
+
+  if (logits == NULL)
+    return FALSE;
+  fa_cpu_attention_logits_f32 (q, k, fa_tensor_get_data (logits), n, m, heads, head_dim, scale);
+  if (!_fa_backend_call_attention_hook (self, hook, logits, error))
+    return FALSE;
+  fa_cpu_attention_apply_f32 (fa_tensor_get_data (logits), v, out, n, m, heads, head_dim);
+  return TRUE;
+}
+
+static gboolean
+cpu_attention (FaBackend *self, const FaTensor *q, const FaTensor *k, const FaTensor *v,
+               FaTensor *out, gint64 batch, gint64 n, gint64 m, gint64 heads, gint64 head_dim,
+               float scale, const FaAttentionHook *hook, GError **error)
+{
+  const gint64 width = heads * head_dim;
+  gsize scratch_size = 0;
+  float *scratch = NULL;
+  gboolean ok = TRUE;
+
+  if (!require_all_f32 ("attention", "q", q, "q", q, error))
+    return FALSE;
+  if (n > G_MAXINT32 || m > G_MAXINT32 || width > G_MAXINT32)
+    {
+      g_set_error (error, FA_ERROR, FA_ERROR_UNSUPPORTED,
+                   "attention: %" G_GINT64_FORMAT " queries against %" G_GINT64_FORMAT
+                   " keys of width %" G_GINT64_FORMAT " exceed BLAS's 32-bit range",
+                   n, m, width);
+      return FALSE;
+    }
+
+  /* Without a hook only one block of queries of one head has its logits in
+   * memory at a time. */
+  if (hook == NULL || batch > 1)
+    {
+      scratch_size = (gsize) fa_cpu_attention_scratch_floats (n, m) * sizeof (float);
+      scratch = fa_backend_alloc (self, scratch_size, error);
+      if (scratch == NULL)
+        return FALSE;
+    }
+
+  for (gint64 b = 0; ok && b < batch; b++)
+    {
+      const float *qb = f32 (q) + b * n * width, *kb = f32 (k) + b * m * width;
+      const float *vb = f32 (v) + b * m * width;
+      float *ob = (float *) fa_tensor_get_data (out) + b * n * width;
+
+      if (hook != NULL && b == hook->batch_index)
+        ok = cpu_attention_hooked (self, qb, kb, vb, ob, n, m, heads, head_dim, scale, hook, error);
+      else
+        fa_cpu_attention_f32 (qb, kb, vb, ob, n, m, heads, head_dim, scale, scratch);
+    }
+  fa_backend_free (self, scratch, scratch_size);
+  return ok;
+}
+
+static gboolean
+cpu_rope (FaBackend *self, const FaTensor *x, const FaTensor *cos, const FaTensor *sin, FaTensor *y,
+          gint64 batch, gint64 n, gint64 heads, gint64 head_dim, GError **error)
+{
+  if (!require_all_f32 ("rope", "x", x, "y", y, error))
+    return FALSE;
+  fa_cpu_rope_f32 (f32 (x), f32 (cos), f32 (sin), fa_tensor_get_data (y), batch, n, heads, head_dim);
+  return TRUE;
+}
+
+static gboolean
+cpu_modulate (FaBackend *self, const FaTensor *x, const FaTensor *scale, const FaTensor *shift,
+              FaTensor *y, gint64 batch, gint64 n, gint64 dim, GError **error)
+{
+  if (!require_all_f32 ("modulate", "x", x, "y", y, error))
+    return FALSE;
+  fa_cpu_modulate_f32 (f32 (x), f32 (scale), f32 (shift), fa_tensor_get_data (y), batch, n, dim);
+  return TRUE;
+}
+
+static gboolean
+cpu_gated_add (FaBackend *self, FaTensor *x, const FaTensor *a, const FaTensor *gate, gint64 batch,
+               gint64 n, gint64 dim, GError **error)
+{
+  if (!require_all_f32 ("gated_add", "x", x, "a", a, error))
+    return FALSE;
+  fa_cpu_gated_add_f32 (fa_tensor_get_data (x), f32 (a), f32 (gate), batch, n, dim);
+  return TRUE;
+}
+
+/* gint64 and int64_t need not be the same type, only the same size. */
+static void
+copy_shape (const gint64 video_shape[5], int64_t out[5])
+{
+  for (int i = 0; i < 5; i++)
+    out[i] = video_shape[i];
+}
+
+/* A permutation: any dtype, as long as both sides have the same. */
+static gboolean
+require_same_dtype (const char *op, const FaTensor *tokens, const FaTensor *video, GError **error)
+{
+  if (tokens->dtype == video->dtype)
+    return TRUE;
+  g_set_error (error, FA_ERROR, FA_ERROR_DTYPE,
+               "%s: tokens is %s but video is %s; the CPU backend does not convert here", op,
+               fa_dtype_get_name (tokens->dtype), fa_dtype_get_name (video->dtype));
+  return FALSE;
+}
+
+static gboolean
+cpu_patchify (FaBackend *self, const FaTensor *video, FaTensor *tokens, const gint64 video_shape[5],
+              const int patch[3], GError **error)
+{
+  if (!require_same_dtype ("patchify", tokens, video, error))
+    return FALSE;
+
+  int64_t shape[5];
+  copy_shape (video_shape, shape);
+  fa_cpu_patchify (fa_tensor_get_data (video), fa_tensor_get_data (tokens),
+                   fa_dtype_size (video->dtype), shape, patch);
+  return TRUE;
+}
+
+static gboolean
+cpu_unpatchify (FaBackend *self, const FaTensor *tokens, FaTensor *video,
+                const gint64 video_shape[5], const int patch[3], GError **error)
+{
+  if (!require_same_dtype ("unpatchify", tokens, video, error))
+    return FALSE;
+
+  int64_t shape[5];
+  copy_shape (video_shape, shape);
+  fa_cpu_unpatchify (fa_tensor_get_data (tokens), fa_tensor_get_data (video),
+                     fa_dtype_size (video->dtype), shape, patch);
+  return TRUE;
+}
+
 static gpointer
 cpu_alloc (FaBackend *self, gsize size, GError **error)
 {
@@ -163,6 +323,12 @@ static const FaBackendOps cpu_ops = {
   .softmax = cpu_softmax,
   .binary = cpu_binary,
   .convert = cpu_convert,
+  .attention = cpu_attention,
+  .rope = cpu_rope,
+  .modulate = cpu_modulate,
+  .gated_add = cpu_gated_add,
+  .patchify = cpu_patchify,
+  .unpatchify = cpu_unpatchify,
   .alloc = cpu_alloc,
   .free = cpu_free,
   .copy = cpu_copy,

@@ -414,6 +414,278 @@ cuda_convert (FaBackend *self, const FaTensor *x, FaTensor *y, gint64 n, GError 
                        "convert", error);
 }
 
+/* ---- transformer ops ---- */
+
+/* Neither side need be f32: these ops convert as they go. */
+static gboolean
+require_compute_dtypes (const char *op, const char *role_a, const FaTensor *a, const char *role_b,
+                        const FaTensor *b, GError **error)
+{
+  const FaTensor *t = is_compute_dtype (a->dtype) ? b : a;
+  const char *role = is_compute_dtype (a->dtype) ? role_b : role_a;
+
+  if (is_compute_dtype (t->dtype))
+    return TRUE;
+  g_set_error (error, FA_ERROR, FA_ERROR_DTYPE,
+               "%s: the CUDA backend computes on f32 or bf16 tensors, but %s is %s (convert it first)",
+               op, role, fa_dtype_get_name (t->dtype));
+  return FALSE;
+}
+
+static gboolean
+set_status_error (GError **error, const char *op, const FaCudaStatus *status)
+{
+  g_autofree char *what = g_strdup_printf ("%s: %s", op, status->call);
+
+  if (status->cuda_error != cudaSuccess)
+    return set_cuda_error (error, status->cuda_error, what);
+  return set_cublas_error (error, status->cublas_status, what);
+}
+
+/* @src, a [rows, cols] block of @dtype, as f32: @src itself when it is f32
+ * already, else a converted copy that @holder keeps. */
+static gboolean
+as_f32 (FaBackend *self, FaDType dtype, const void *src, gint64 rows, gint64 cols,
+        FaTensor **holder, const float **out, GError **error)
+{
+  if (dtype == FA_DTYPE_F32)
+    {
+      *out = src;
+      return TRUE;
+    }
+  *holder = fa_tensor_new (self, FA_DTYPE_F32, 2, (gint64[]) { rows, cols }, error);
+  if (*holder == NULL)
+    return FALSE;
+  *out = fa_tensor_get_data (*holder);
+  return check_kernel (fa_cuda_convert (src, dtype, fa_tensor_get_data (*holder), FA_DTYPE_F32,
+                                        rows * cols, impl_of (self)->stream),
+                       "attention", error);
+}
+
+/* Logits kept within this much per block of queries when nobody needs to
+ * see them all. */
+#define EXPLICIT_ATTENTION_BUDGET ((gint64) 256 << 20)
+
+/* Batch element @b the explicit way, in f32 through cuBLAS: for the hook
+ * (all n queries at once, the logits shown to it) and for head sizes the
+ * flash kernel does not take (blocks of queries). */
+static gboolean
+cuda_attention_explicit (FaBackend *self, const FaTensor *q, const FaTensor *k, const FaTensor *v,
+                         FaTensor *out, gint64 b, gint64 n, gint64 m, gint64 heads,
+                         gint64 head_dim, float scale, const FaAttentionHook *hook,
+                         GError **error)
+{
+  FaCudaImpl *impl = impl_of (self);
+  const char *op = "attention";
+  const gint64 width = heads * head_dim;
+  const gsize es = fa_dtype_size (q->dtype);
+  const char *qb = (const char *) fa_tensor_get_data (q) + (gsize) (b * n * width) * es;
+  const char *kb = (const char *) fa_tensor_get_data (k) + (gsize) (b * m * width) * es;
+  const char *vb = (const char *) fa_tensor_get_data (v) + (gsize) (b * m * width) * es;
+  char *ob = (char *) fa_tensor_get_data (out) + (gsize) (b * n * width) * es;
+  g_autoptr (FaTensor) qf = NULL;
+  g_autoptr (FaTensor) kf = NULL;
+  g_autoptr (FaTensor) vf = NULL;
+  g_autoptr (FaTensor) of = NULL;
+  g_autoptr (FaTensor) logits = NULL;
+  const float *qp, *kp, *vp;
+  float *op_out;
+  FaCudaStatus status;
+  int rc;
+
+  if (!as_f32 (self, q->dtype, qb, n, width, &qf, &qp, error) ||
+      !as_f32 (self, k->dtype, kb, m, width, &kf, &kp, error) ||
+      !as_f32 (self, v->dtype, vb, m, width, &vf, &vp, error))
+    return FALSE;
+  if (out->dtype == FA_DTYPE_F32)
+    op_out = (float *) ob;
+  else
+    {
+      of = fa_tensor_new (self, FA_DTYPE_F32, 2, (gint64[]) { n, width }, error);
+      if (of == NULL)
+        return FALSE;
+      op_out = fa_tensor_get_data (of);
+    }
+
+  gint64 block = n;
+  if (hook == NULL)
+    block = CLAMP (EXPLICIT_ATTENTION_BUDGET / (heads * m * (gint64) sizeof (float)), 1, n);
+  logits = fa_tensor_new (self, FA_DTYPE_F32, 3, (gint64[]) { heads, block, m }, error);
+  if (logits == NULL)
+    return FALSE;
+
+  for (gint64 r0 = 0; r0 < n; r0 += block)
+    {
+      gint64 rows = MIN (block, n - r0);
+
+      /* the lock serializes the cuBLAS handle with the linear; it is not
+       * held while the hook runs, which may call ops itself */
+      g_mutex_lock (&impl->scratch_lock);
+      rc = fa_cuda_attention_logits (impl->blas, impl->stream, qp + r0 * width, kp,
+                                     fa_tensor_get_data (logits), rows, m, heads, head_dim, scale,
+                                     &status);
+      g_mutex_unlock (&impl->scratch_lock);
+      if (rc != 0)
+        return set_status_error (error, op, &status);
+
+      /* the logits are complete when the hook sees them, whatever stream
+       * or copy it reads them with; what it changes must be done (or queued
+       * on the backend's stream, as the ops do) when it returns */
+      if (hook != NULL && (!cuda_synchronize (self, error) ||
+                           !_fa_backend_call_attention_hook (self, hook, logits, error)))
+        return FALSE;
+
+      g_mutex_lock (&impl->scratch_lock);
+      rc = fa_cuda_attention_apply (impl->blas, impl->stream, fa_tensor_get_data (logits), vp,
+                                    op_out + r0 * width, rows, m, heads, head_dim, &status);
+      g_mutex_unlock (&impl->scratch_lock);
+      if (rc != 0)
+        return set_status_error (error, op, &status);
+    }
+
+  if (of != NULL)
+    return check_kernel (fa_cuda_convert (op_out, FA_DTYPE_F32, ob, out->dtype, n * width,
+                                          impl->stream),
+                         op, error);
+  return TRUE;
+}
+
+static gboolean
+cuda_attention (FaBackend *self, const FaTensor *q, const FaTensor *k, const FaTensor *v,
+                FaTensor *out, gint64 batch, gint64 n, gint64 m, gint64 heads, gint64 head_dim,
+                float scale, const FaAttentionHook *hook, GError **error)
+{
+  const char *op = "attention";
+  const gint64 width = heads * head_dim;
+  const gsize es = fa_dtype_size (q->dtype);
+  const gboolean flash = fa_cuda_attention_supports (head_dim);
+
+  if (!require_compute_dtype (op, q, error))
+    return FALSE;
+  if (n > INT_MAX || m > INT_MAX || width > INT_MAX || heads > 65535)
+    {
+      g_set_error (error, FA_ERROR, FA_ERROR_UNSUPPORTED,
+                   "attention: %" G_GINT64_FORMAT " queries against %" G_GINT64_FORMAT
+                   " keys of width %" G_GINT64_FORMAT " in %" G_GINT64_FORMAT
+                   " heads exceed the CUDA kernels' 32-bit sizes",
+                   n, m, width, heads);
+      return FALSE;
+    }
+  if (!enter (self, error))
+    return FALSE;
+
+  /* Runs of batch elements without a hook go to the flash kernel in one
+   * launch; the hooked element (and every element when the head size does
+   * not suit the kernel) goes the explicit way. */
+  for (gint64 b = 0; b < batch;)
+    {
+      if (hook != NULL && b == hook->batch_index)
+        {
+          if (!cuda_attention_explicit (self, q, k, v, out, b, n, m, heads, head_dim, scale, hook,
+                                        error))
+            return FALSE;
+          b++;
+          continue;
+        }
+      gint64 end = hook != NULL && hook->batch_index > b ? hook->batch_index : batch;
+      if (flash)
+        {
+          cudaError_t status = fa_cuda_attention (
+            q->dtype, (const char *) fa_tensor_get_data (q) + (gsize) (b * n * width) * es,
+            (const char *) fa_tensor_get_data (k) + (gsize) (b * m * width) * es,
+            (const char *) fa_tensor_get_data (v) + (gsize) (b * m * width) * es,
+            (char *) fa_tensor_get_data (out) + (gsize) (b * n * width) * es, end - b, n, m, heads,
+            head_dim, scale, impl_of (self)->stream);
+          if (!check_kernel (status, op, error))
+            return FALSE;
+        }
+      else
+        for (gint64 e = b; e < end; e++)
+          if (!cuda_attention_explicit (self, q, k, v, out, e, n, m, heads, head_dim, scale, NULL,
+                                        error))
+            return FALSE;
+      b = end;
+    }
+  return TRUE;
+}
+
+static gboolean
+cuda_rope (FaBackend *self, const FaTensor *x, const FaTensor *cos, const FaTensor *sin, FaTensor *y,
+           gint64 batch, gint64 n, gint64 heads, gint64 head_dim, GError **error)
+{
+  const char *op = "rope";
+
+  if (!require_compute_dtypes (op, "x", x, "y", y, error) || !enter (self, error))
+    return FALSE;
+  return check_kernel (fa_cuda_rope (x->dtype, fa_tensor_get_data (x), fa_tensor_get_data (cos),
+                                     fa_tensor_get_data (sin), y->dtype, fa_tensor_get_data (y),
+                                     batch, n, heads, head_dim, impl_of (self)->stream),
+                       op, error);
+}
+
+static gboolean
+cuda_modulate (FaBackend *self, const FaTensor *x, const FaTensor *scale, const FaTensor *shift,
+               FaTensor *y, gint64 batch, gint64 n, gint64 dim, GError **error)
+{
+  const char *op = "modulate";
+
+  if (!require_compute_dtypes (op, "x", x, "y", y, error) || !enter (self, error))
+    return FALSE;
+  return check_kernel (fa_cuda_modulate (x->dtype, fa_tensor_get_data (x),
+                                         fa_tensor_get_data (scale), fa_tensor_get_data (shift),
+                                         y->dtype, fa_tensor_get_data (y), batch, n, dim,
+                                         impl_of (self)->stream),
+                       op, error);
+}
+
+static gboolean
+cuda_gated_add (FaBackend *self, FaTensor *x, const FaTensor *a, const FaTensor *gate, gint64 batch,
+                gint64 n, gint64 dim, GError **error)
+{
+  const char *op = "gated_add";
+
+  if (!require_compute_dtypes (op, "x", x, "a", a, error) || !enter (self, error))
+    return FALSE;
+  return check_kernel (fa_cuda_gated_add (x->dtype, fa_tensor_get_data (x), a->dtype,
+                                          fa_tensor_get_data (a), data_or_null (gate), batch, n,
+                                          dim, impl_of (self)->stream),
+                       op, error);
+}
+
+static gboolean
+cuda_patchify (FaBackend *self, const FaTensor *video, FaTensor *tokens,
+               const gint64 video_shape[5], const int patch[3], GError **error)
+{
+  const char *op = "patchify";
+  int64_t shape[5];
+
+  if (!require_compute_dtypes (op, "video", video, "tokens", tokens, error) || !enter (self, error))
+    return FALSE;
+  for (int i = 0; i < 5; i++)
+    shape[i] = video_shape[i];
+  return check_kernel (fa_cuda_patchify (video->dtype, fa_tensor_get_data (video), tokens->dtype,
+                                         fa_tensor_get_data (tokens), shape, patch,
+                                         impl_of (self)->stream),
+                       op, error);
+}
+
+static gboolean
+cuda_unpatchify (FaBackend *self, const FaTensor *tokens, FaTensor *video,
+                 const gint64 video_shape[5], const int patch[3], GError **error)
+{
+  const char *op = "unpatchify";
+  int64_t shape[5];
+
+  if (!require_compute_dtypes (op, "tokens", tokens, "video", video, error) || !enter (self, error))
+    return FALSE;
+  for (int i = 0; i < 5; i++)
+    shape[i] = video_shape[i];
+  return check_kernel (fa_cuda_unpatchify (tokens->dtype, fa_tensor_get_data (tokens), video->dtype,
+                                           fa_tensor_get_data (video), shape, patch,
+                                           impl_of (self)->stream),
+                       op, error);
+}
+
 /* ---- life cycle ---- */
 
 static void
@@ -451,6 +723,12 @@ static const FaBackendOps cuda_ops = {
   .softmax = cuda_softmax,
   .binary = cuda_binary,
   .convert = cuda_convert,
+  .attention = cuda_attention,
+  .rope = cuda_rope,
+  .modulate = cuda_modulate,
+  .gated_add = cuda_gated_add,
+  .patchify = cuda_patchify,
+  .unpatchify = cuda_unpatchify,
   .alloc = cuda_alloc,
   .free = cuda_free,
   .copy = cuda_copy,

@@ -30,6 +30,34 @@ typedef struct {
   gboolean (*convert) (FaBackend *self, const FaTensor *x, FaTensor *y, gint64 n,
                        GError **error);
 
+  /* The transformer ops. Shapes are checked, every size is positive (the
+   * wrappers return early on empty work), and the aliasing the wrappers
+   * allow is the one the op's documentation allows. */
+  /* q [batch, n, heads·head_dim], k and v [batch, m, heads·head_dim]; @hook
+   * NULL, or with func set and batch_index in [0, batch). */
+  gboolean (*attention) (FaBackend *self, const FaTensor *q, const FaTensor *k, const FaTensor *v,
+                         FaTensor *out, gint64 batch, gint64 n, gint64 m, gint64 heads,
+                         gint64 head_dim, float scale, const FaAttentionHook *hook,
+                         GError **error);
+  /* x and y [batch, n, heads·head_dim]; cos and sin [n, head_dim/2] f32. */
+  gboolean (*rope) (FaBackend *self, const FaTensor *x, const FaTensor *cos, const FaTensor *sin,
+                    FaTensor *y, gint64 batch, gint64 n, gint64 heads, gint64 head_dim,
+                    GError **error);
+  /* x and y [batch, n, dim]; scale and shift [batch, dim] f32. */
+  gboolean (*modulate) (FaBackend *self, const FaTensor *x, const FaTensor *scale,
+                        const FaTensor *shift, FaTensor *y, gint64 batch, gint64 n, gint64 dim,
+                        GError **error);
+  /* x and a [batch, n, dim]; gate NULL or [batch, dim] f32. */
+  gboolean (*gated_add) (FaBackend *self, FaTensor *x, const FaTensor *a, const FaTensor *gate,
+                         gint64 batch, gint64 n, gint64 dim, GError **error);
+  /* @video_shape is [B, C, F, H, W]; tokens [B, N, C·pt·ph·pw] (patchify,
+   * patch vector (c, t, y, x)) or [B, N, pt·ph·pw·C] (unpatchify, patch
+   * vector (t, y, x, c)). */
+  gboolean (*patchify) (FaBackend *self, const FaTensor *video, FaTensor *tokens,
+                        const gint64 video_shape[5], const int patch[3], GError **error);
+  gboolean (*unpatchify) (FaBackend *self, const FaTensor *tokens, FaTensor *video,
+                          const gint64 video_shape[5], const int patch[3], GError **error);
+
   gpointer (*alloc) (FaBackend *self, gsize size, GError **error);
   void     (*free) (FaBackend *self, gpointer ptr);
   /* Byte copies; either side may be host memory. */
@@ -59,6 +87,11 @@ FaBackend *_fa_backend_new (const FaBackendOps *ops, FaDevice device, char *desc
  * callers' through these. */
 void _fa_backend_count_alloc (FaBackend *backend, gsize size);
 void _fa_backend_count_free (FaBackend *backend, gsize size);
+
+/* Runs an attention hook on @logits; a hook that fails without setting an
+ * error gets a generic one. */
+gboolean _fa_backend_call_attention_hook (FaBackend *backend, const FaAttentionHook *hook,
+                                          FaTensor *logits, GError **error);
 
 #if FA_HAVE_CUDA
 FaBackend *_fa_backend_cuda_new (int device_index, GError **error);

@@ -454,3 +454,372 @@ fa_op_convert (FaBackend *backend, const FaTensor *x, FaTensor *y, GError **erro
     return TRUE;
   return backend->ops->convert (backend, x, y, fa_tensor_get_numel (x), error);
 }
+
+/* ---- transformer ops ---- */
+
+static gboolean
+check_f32_param (const char *op, const char *role, const FaTensor *tensor, GError **error)
+{
+  if (tensor->dtype != FA_DTYPE_F32)
+    {
+      g_set_error (error, FA_ERROR, FA_ERROR_DTYPE, "%s: %s is %s, expected f32", op, role,
+                   fa_dtype_get_name (tensor->dtype));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* A [rows, cols] parameter table (modulation, gate, RoPE). */
+static gboolean
+check_table (const char *op, const char *role, const FaTensor *tensor, gint64 rows, gint64 cols,
+             GError **error)
+{
+  if (tensor->ndim != 2 || tensor->shape[0] != rows || tensor->shape[1] != cols)
+    {
+      g_autofree char *got = fa_tensor_shape_to_string (tensor);
+      g_set_error (error, FA_ERROR, FA_ERROR_SHAPE,
+                   "%s: %s has shape %s, expected [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "]", op,
+                   role, got, rows, cols);
+      return FALSE;
+    }
+  return check_f32_param (op, role, tensor, error);
+}
+
+/* [batch, tokens, width]: the activations every transformer op takes. */
+static gboolean
+check_tokens (const char *op, const char *role, const FaTensor *tensor, GError **error)
+{
+  if (tensor->ndim != 3)
+    {
+      g_autofree char *got = fa_tensor_shape_to_string (tensor);
+      g_set_error (error, FA_ERROR, FA_ERROR_SHAPE,
+                   "%s: %s has shape %s, expected [batch, tokens, width]", op, role, got);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+tensors_overlap (const FaTensor *a, const FaTensor *b)
+{
+  guintptr a0 = (guintptr) fa_tensor_get_data (a), b0 = (guintptr) fa_tensor_get_data (b);
+  gsize an = fa_tensor_get_nbytes (a), bn = fa_tensor_get_nbytes (b);
+
+  return an > 0 && bn > 0 && a0 < b0 + bn && b0 < a0 + an;
+}
+
+/* @b must lie apart from @a. */
+static gboolean
+check_apart (const char *op, const char *role_b, const FaTensor *b, const char *role_a,
+             const FaTensor *a, GError **error)
+{
+  if (!tensors_overlap (a, b))
+    return TRUE;
+  g_set_error (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT, "%s: %s must not overlap %s", op, role_b,
+               role_a);
+  return FALSE;
+}
+
+/* @y is @x itself (an op that may run in place) or lies apart from it. The
+ * shapes have been checked equal. */
+static gboolean
+check_in_place_or_apart (const char *op, const char *role_y, const FaTensor *y, const char *role_x,
+                         const FaTensor *x, GError **error)
+{
+  if (!tensors_overlap (x, y) ||
+      (fa_tensor_get_data (x) == fa_tensor_get_data (y) && x->dtype == y->dtype))
+    return TRUE;
+  g_set_error (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT,
+               "%s: %s overlaps %s without being the same tensor of the same dtype", op, role_y,
+               role_x);
+  return FALSE;
+}
+
+/* @width split into @heads heads; gives head_dim. */
+static gboolean
+check_heads (const char *op, const char *role, gint64 width, int heads, gint64 *head_dim,
+             GError **error)
+{
+  if (heads <= 0 || width % heads != 0)
+    {
+      g_set_error (error, FA_ERROR, FA_ERROR_SHAPE,
+                   "%s: %d heads do not divide the width %" G_GINT64_FORMAT " of %s", op, heads, width,
+                   role);
+      return FALSE;
+    }
+  *head_dim = width / heads;
+  return TRUE;
+}
+
+gboolean
+_fa_backend_call_attention_hook (FaBackend *backend, const FaAttentionHook *hook, FaTensor *logits,
+                                 GError **error)
+{
+  GError *hook_error = NULL;
+
+  if (hook->func (backend, logits, hook->user_data, &hook_error))
+    {
+      /* a hook that succeeds has nothing to say */
+      g_clear_error (&hook_error);
+      return TRUE;
+    }
+  if (hook_error == NULL)
+    g_set_error (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT,
+                 "attention: the logits hook of batch element %d failed without saying why",
+                 hook->batch_index);
+  else
+    g_propagate_error (error, hook_error);
+  return FALSE;
+}
+
+gboolean
+fa_op_attention (FaBackend *backend, const FaTensor *q, const FaTensor *k, const FaTensor *v,
+                 FaTensor *out, int heads, float scale, const FaAttentionHook *hook, GError **error)
+{
+  const char *op = "attention";
+  gint64 head_dim;
+
+  g_return_val_if_fail (backend != NULL && q != NULL && k != NULL && v != NULL && out != NULL, FALSE);
+
+  if (!check_operand (backend, op, "q", q, error) || !check_operand (backend, op, "k", k, error) ||
+      !check_operand (backend, op, "v", v, error) || !check_operand (backend, op, "out", out, error) ||
+      !check_tokens (op, "q", q, error))
+    return FALSE;
+
+  gint64 batch = q->shape[0], n = q->shape[1], width = q->shape[2];
+  if (k->ndim != 3 || k->shape[0] != batch || k->shape[2] != width)
+    {
+      g_autofree char *ks = fa_tensor_shape_to_string (k);
+      g_autofree char *qs = fa_tensor_shape_to_string (q);
+      g_set_error (error, FA_ERROR, FA_ERROR_SHAPE,
+                   "attention: k has shape %s but q has %s (expected [%" G_GINT64_FORMAT
+                   ", tokens, %" G_GINT64_FORMAT "])",
+                   ks, qs, batch, width);
+      return FALSE;
+    }
+  if (!fa_tensor_same_shape (v, k))
+    {
+      g_autofree char *vs = fa_tensor_shape_to_string (v);
+      g_autofree char *ks = fa_tensor_shape_to_string (k);
+      g_set_error (error, FA_ERROR, FA_ERROR_SHAPE, "attention: v has shape %s but k has %s", vs, ks);
+      return FALSE;
+    }
+  if (!fa_tensor_same_shape (out, q))
+    {
+      g_autofree char *os = fa_tensor_shape_to_string (out);
+      g_autofree char *qs = fa_tensor_shape_to_string (q);
+      g_set_error (error, FA_ERROR, FA_ERROR_SHAPE, "attention: out has shape %s but q has %s", os, qs);
+      return FALSE;
+    }
+  const FaTensor *others[] = { k, v, out };
+  const char *roles[] = { "k", "v", "out" };
+  for (guint i = 0; i < G_N_ELEMENTS (others); i++)
+    if (others[i]->dtype != q->dtype)
+      {
+        g_set_error (error, FA_ERROR, FA_ERROR_DTYPE, "attention: %s is %s but q is %s", roles[i],
+                     fa_dtype_get_name (others[i]->dtype), fa_dtype_get_name (q->dtype));
+        return FALSE;
+      }
+  if (!check_heads (op, "q", width, heads, &head_dim, error))
+    return FALSE;
+  if (hook != NULL && hook->func == NULL)
+    {
+      g_set_error (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT, "attention: the hook has no function");
+      return FALSE;
+    }
+  if (hook != NULL && (hook->batch_index < 0 || hook->batch_index >= batch))
+    {
+      g_set_error (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT,
+                   "attention: the hook's batch_index %d is outside the batch [0, %" G_GINT64_FORMAT ")",
+                   hook->batch_index, batch);
+      return FALSE;
+    }
+  if (!check_apart (op, "out", out, "q", q, error) || !check_apart (op, "out", out, "k", k, error) ||
+      !check_apart (op, "out", out, "v", v, error))
+    return FALSE;
+
+  gint64 m = k->shape[1];
+  /* nothing to compute (and no logits to show a hook) */
+  if (fa_tensor_get_numel (out) == 0)
+    return TRUE;
+  if (m == 0)
+    {
+      g_set_error (error, FA_ERROR, FA_ERROR_SHAPE,
+                   "attention: k and v hold no tokens, and a softmax over none is undefined");
+      return FALSE;
+    }
+  return backend->ops->attention (backend, q, k, v, out, batch, n, m, heads, head_dim, scale, hook,
+                                  error);
+}
+
+gboolean
+fa_op_rope (FaBackend *backend, const FaTensor *x, const FaTensor *cos, const FaTensor *sin,
+            FaTensor *y, int heads, GError **error)
+{
+  const char *op = "rope";
+  gint64 head_dim;
+
+  g_return_val_if_fail (backend != NULL && x != NULL && cos != NULL && sin != NULL && y != NULL, FALSE);
+
+  if (!check_operand (backend, op, "x", x, error) || !check_operand (backend, op, "cos", cos, error) ||
+      !check_operand (backend, op, "sin", sin, error) || !check_operand (backend, op, "y", y, error) ||
+      !check_tokens (op, "x", x, error) || !check_same_shape (op, "y", y, x, error) ||
+      !check_heads (op, "x", x->shape[2], heads, &head_dim, error))
+    return FALSE;
+  if (head_dim % 2 != 0)
+    {
+      g_set_error (error, FA_ERROR, FA_ERROR_SHAPE,
+                   "rope: head_dim %" G_GINT64_FORMAT " is odd, but the rotation takes pairs", head_dim);
+      return FALSE;
+    }
+  if (!check_table (op, "cos", cos, x->shape[1], head_dim / 2, error) ||
+      !check_table (op, "sin", sin, x->shape[1], head_dim / 2, error) ||
+      !check_in_place_or_apart (op, "y", y, "x", x, error) ||
+      !check_apart (op, "y", y, "cos", cos, error) || !check_apart (op, "y", y, "sin", sin, error))
+    return FALSE;
+  if (fa_tensor_get_numel (x) == 0)
+    return TRUE;
+  return backend->ops->rope (backend, x, cos, sin, y, x->shape[0], x->shape[1], heads, head_dim,
+                             error);
+}
+
+gboolean
+fa_op_modulate (FaBackend *backend, const FaTensor *x, const FaTensor *scale, const FaTensor *shift,
+                FaTensor *y, GError **error)
+{
+  const char *op = "modulate";
+
+  g_return_val_if_fail (backend != NULL && x != NULL && scale != NULL && shift != NULL && y != NULL,
+                        FALSE);
+
+  if (!check_operand (backend, op, "x", x, error) ||
+      !check_operand (backend, op, "scale", scale, error) ||
+      !check_operand (backend, op, "shift", shift, error) ||
+      !check_operand (backend, op, "y", y, error) || !check_tokens (op, "x", x, error) ||
+      !check_same_shape (op, "y", y, x, error) ||
+      !check_table (op, "scale", scale, x->shape[0], x->shape[2], error) ||
+      !check_table (op, "shift", shift, x->shape[0], x->shape[2], error) ||
+      !check_in_place_or_apart (op, "y", y, "x", x, error) ||
+      !check_apart (op, "y", y, "scale", scale, error) ||
+      !check_apart (op, "y", y, "shift", shift, error))
+    return FALSE;
+  if (fa_tensor_get_numel (x) == 0)
+    return TRUE;
+  return backend->ops->modulate (backend, x, scale, shift, y, x->shape[0], x->shape[1], x->shape[2],
+                                 error);
+}
+
+gboolean
+fa_op_gated_add (FaBackend *backend, FaTensor *x, const FaTensor *a, const FaTensor *gate,
+                 GError **error)
+{
+  const char *op = "gated_add";
+
+  g_return_val_if_fail (backend != NULL && x != NULL && a != NULL, FALSE);
+
+  if (!check_operand (backend, op, "x", x, error) || !check_operand (backend, op, "a", a, error) ||
+      (gate != NULL && !check_operand (backend, op, "gate", gate, error)) ||
+      !check_tokens (op, "x", x, error) || !check_same_shape (op, "a", a, x, error) ||
+      (gate != NULL && !check_table (op, "gate", gate, x->shape[0], x->shape[2], error)) ||
+      !check_in_place_or_apart (op, "a", a, "x", x, error) ||
+      (gate != NULL && !check_apart (op, "gate", gate, "x", x, error)))
+    return FALSE;
+  if (fa_tensor_get_numel (x) == 0)
+    return TRUE;
+  return backend->ops->gated_add (backend, x, a, gate, x->shape[0], x->shape[1], x->shape[2], error);
+}
+
+/* Video [B, C, F, H, W] cut into patch[0] × patch[1] × patch[2] patches:
+ * the shape, and the token count per batch element. */
+static gboolean
+check_video (const char *op, const FaTensor *video, const int patch[3], gint64 video_shape[5],
+             gint64 *tokens, GError **error)
+{
+  if (patch[0] <= 0 || patch[1] <= 0 || patch[2] <= 0)
+    {
+      g_set_error (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT,
+                   "%s: the patch [%d, %d, %d] needs positive sizes", op, patch[0], patch[1],
+                   patch[2]);
+      return FALSE;
+    }
+  if (video->ndim != 5)
+    {
+      g_autofree char *got = fa_tensor_shape_to_string (video);
+      g_set_error (error, FA_ERROR, FA_ERROR_SHAPE,
+                   "%s: video has shape %s, expected [batch, channels, frames, height, width]", op, got);
+      return FALSE;
+    }
+  if (video->shape[2] % patch[0] != 0 || video->shape[3] % patch[1] != 0 ||
+      video->shape[4] % patch[2] != 0)
+    {
+      g_autofree char *got = fa_tensor_shape_to_string (video);
+      g_set_error (error, FA_ERROR, FA_ERROR_SHAPE,
+                   "%s: video %s does not divide into [%d, %d, %d] patches (frames, height, width)",
+                   op, got, patch[0], patch[1], patch[2]);
+      return FALSE;
+    }
+  for (int i = 0; i < 5; i++)
+    video_shape[i] = video->shape[i];
+  *tokens = video->shape[2] / patch[0] * (video->shape[3] / patch[1]) * (video->shape[4] / patch[2]);
+  return TRUE;
+}
+
+static gboolean
+check_patch_tokens (const char *op, const FaTensor *tokens, const FaTensor *video,
+                    const gint64 video_shape[5], gint64 n, const int patch[3], GError **error)
+{
+  gint64 width = video_shape[1] * patch[0] * patch[1] * patch[2];
+
+  if (tokens->ndim != 3 || tokens->shape[0] != video_shape[0] || tokens->shape[1] != n ||
+      tokens->shape[2] != width)
+    {
+      g_autofree char *ts = fa_tensor_shape_to_string (tokens);
+      g_autofree char *vs = fa_tensor_shape_to_string (video);
+      g_set_error (error, FA_ERROR, FA_ERROR_SHAPE,
+                   "%s: tokens has shape %s but video %s in [%d, %d, %d] patches needs [%" G_GINT64_FORMAT
+                   ", %" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "]",
+                   op, ts, vs, patch[0], patch[1], patch[2], video_shape[0], n, width);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+fa_op_patchify (FaBackend *backend, const FaTensor *video, FaTensor *tokens, const int patch[3],
+                GError **error)
+{
+  const char *op = "patchify";
+  gint64 video_shape[5], n;
+
+  g_return_val_if_fail (backend != NULL && video != NULL && tokens != NULL && patch != NULL, FALSE);
+
+  if (!check_operand (backend, op, "video", video, error) ||
+      !check_operand (backend, op, "tokens", tokens, error) ||
+      !check_video (op, video, patch, video_shape, &n, error) ||
+      !check_patch_tokens (op, tokens, video, video_shape, n, patch, error) ||
+      !check_apart (op, "tokens", tokens, "video", video, error))
+    return FALSE;
+  if (fa_tensor_get_numel (video) == 0)
+    return TRUE;
+  return backend->ops->patchify (backend, video, tokens, video_shape, patch, error);
+}
+
+gboolean
+fa_op_unpatchify (FaBackend *backend, const FaTensor *tokens, FaTensor *video, const int patch[3],
+                  GError **error)
+{
+  const char *op = "unpatchify";
+  gint64 video_shape[5], n;
+
+  g_return_val_if_fail (backend != NULL && video != NULL && tokens != NULL && patch != NULL, FALSE);
+
+  if (!check_operand (backend, op, "tokens", tokens, error) ||
+      !check_operand (backend, op, "video", video, error) ||
+      !check_video (op, video, patch, video_shape, &n, error) ||
+      !check_patch_tokens (op, tokens, video, video_shape, n, patch, error) ||
+      !check_apart (op, "video", video, "tokens", tokens, error))
+    return FALSE;
+  if (fa_tensor_get_numel (video) == 0)
+    return TRUE;
+  return backend->ops->unpatchify (backend, tokens, video, video_shape, patch, error);
+}

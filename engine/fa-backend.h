@@ -66,6 +66,61 @@ gboolean fa_op_mul (FaBackend *backend, const FaTensor *a, const FaTensor *b, Fa
 /* Same shape, @y's dtype. */
 gboolean fa_op_convert (FaBackend *backend, const FaTensor *x, FaTensor *y, GError **error);
 
+/* ---- transformer ops ----
+ * Heads are packed along the last axis, as the projections produce them:
+ * a [B, N, heads·head_dim] tensor holds head j in columns
+ * [j·head_dim, (j+1)·head_dim). */
+
+/* Called with the pre-softmax logits (already multiplied by the scale) of
+ * one batch element, a [heads, N, M] f32 tensor on the backend's device
+ * that the hook may change in place. Returning FALSE (with @error set)
+ * aborts the op. */
+typedef gboolean (*FaAttentionLogitsFunc) (FaBackend *backend, FaTensor *logits, gpointer user_data,
+                                           GError **error);
+
+typedef struct {
+  FaAttentionLogitsFunc func;
+  gpointer user_data;
+  int batch_index; /* which batch element's logits the hook sees */
+} FaAttentionHook;
+
+/* out[b] = softmax(q[b]·k[b]ᵀ · scale) · v[b] per head; q [B, N, H·D],
+ * k and v [B, M, H·D], out [B, N, H·D]; no mask. @hook may be NULL. The
+ * softmax statistics are f32 whatever the dtype. */
+gboolean fa_op_attention (FaBackend *backend, const FaTensor *q, const FaTensor *k, const FaTensor *v,
+                          FaTensor *out, int heads, float scale, const FaAttentionHook *hook,
+                          GError **error);
+
+/* Rotary embedding on adjacent pairs, the same table for every head:
+ * for token n and pair p of each head,
+ *   y[2p]   = x[2p]·cos[n,p] − x[2p+1]·sin[n,p]
+ *   y[2p+1] = x[2p]·sin[n,p] + x[2p+1]·cos[n,p]
+ * x and y [B, N, H·D]; cos and sin [N, D/2] f32. y may be x. */
+gboolean fa_op_rope (FaBackend *backend, const FaTensor *x, const FaTensor *cos, const FaTensor *sin,
+                     FaTensor *y, int heads, GError **error);
+
+/* y[b,n,:] = x[b,n,:] · (1 + scale[b,:]) + shift[b,:]; x, y [B, N, D];
+ * scale, shift [B, D] f32. y may be x. */
+gboolean fa_op_modulate (FaBackend *backend, const FaTensor *x, const FaTensor *scale,
+                         const FaTensor *shift, FaTensor *y, GError **error);
+
+/* x[b,n,:] += gate[b,:] · a[b,n,:], or x += a when @gate is NULL; x, a
+ * [B, N, D] (x is the f32 residual stream; a may be bf16 on CUDA), gate
+ * [B, D] f32. */
+gboolean fa_op_gated_add (FaBackend *backend, FaTensor *x, const FaTensor *a, const FaTensor *gate,
+                          GError **error);
+
+/* Video [B, C, F, H, W] to tokens [B, (F/pt)·(H/ph)·(W/pw), C·pt·ph·pw]:
+ * tokens frame-major (n = (f·H' + h)·W' + w), each patch vector ordered
+ * (c, t, y, x) with x fastest: the layout of a Conv3d weight flattened to
+ * [out, C·pt·ph·pw]. */
+gboolean fa_op_patchify (FaBackend *backend, const FaTensor *video, FaTensor *tokens,
+                         const int patch[3], GError **error);
+/* Tokens [B, N, pt·ph·pw·C] back to video [B, C, F, H, W], the patch vector
+ * ordered (t, y, x, c) with c fastest, as Wan's output head lays it out. */
+gboolean fa_op_unpatchify (FaBackend *backend, const FaTensor *tokens, FaTensor *video,
+                           const int patch[3], GError **error);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (FaBackend, fa_backend_unref)
 
 G_END_DECLS

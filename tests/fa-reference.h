@@ -14,6 +14,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 /* y[m, n] = x[m, k] · w[n, k]ᵀ, plus bias[n] on every row when @bias is not
  * NULL. */
@@ -126,4 +127,179 @@ fa_reference_mul (const float *a, const float *b, double *y, int64_t n, int64_t 
 {
   for (int64_t i = 0; i < n; i++)
     y[i] = (double) a[i] * b[i % nb];
+}
+
+/* ---- transformer ops ----
+ * Activations are [batch, tokens, width] with the heads packed along the
+ * width: head j in columns [j·head_dim, (j+1)·head_dim). */
+
+/* The pre-softmax logits of one batch element, [heads, n, m]:
+ * logits[h, i, j] = scale · Σ_d q[i, h·D + d] · k[j, h·D + d]. */
+static inline void
+fa_reference_attention_logits (const float *q, const float *k, double *logits, int64_t n, int64_t m,
+                               int64_t heads, int64_t head_dim, double scale)
+{
+  const int64_t width = heads * head_dim;
+
+  for (int64_t h = 0; h < heads; h++)
+    for (int64_t i = 0; i < n; i++)
+      for (int64_t j = 0; j < m; j++)
+        {
+          double dot = 0;
+          for (int64_t d = 0; d < head_dim; d++)
+            dot += (double) q[i * width + h * head_dim + d] * k[j * width + h * head_dim + d];
+          logits[(h * n + i) * m + j] = scale * dot;
+        }
+}
+
+/* From logits [heads, n, m] of one batch element: out[i, h·D + d] =
+ * Σ_j softmax_j(logits[h, i, :]) · v[j, h·D + d]. A logit of −∞ takes its
+ * key out. Returns -1 when the scratch for a row cannot be had, else 0. */
+static inline int
+fa_reference_attention_from_logits (const double *logits, const float *v, double *out, int64_t n,
+                                    int64_t m, int64_t heads, int64_t head_dim)
+{
+  const int64_t width = heads * head_dim;
+  double *p = malloc ((size_t) (m > 0 ? m : 1) * sizeof (double));
+
+  if (p == NULL)
+    return -1;
+  for (int64_t h = 0; h < heads; h++)
+    for (int64_t i = 0; i < n; i++)
+      {
+        const double *row = logits + (h * n + i) * m;
+        double max = -INFINITY, sum = 0;
+        for (int64_t j = 0; j < m; j++)
+          max = fmax (max, row[j]);
+        for (int64_t j = 0; j < m; j++)
+          sum += p[j] = exp (row[j] - max);
+        for (int64_t d = 0; d < head_dim; d++)
+          {
+            double acc = 0;
+            for (int64_t j = 0; j < m; j++)
+              acc += p[j] * v[j * width + h * head_dim + d];
+            out[i * width + h * head_dim + d] = acc / sum;
+          }
+      }
+  free (p);
+  return 0;
+}
+
+/* out[b] = softmax(q[b]·k[b]ᵀ · scale) · v[b] per head; q and out [batch, n,
+ * heads·head_dim], k and v [batch, m, heads·head_dim]. Returns -1 when the
+ * scratch for the logits cannot be had, else 0. */
+static inline int
+fa_reference_attention (const float *q, const float *k, const float *v, double *out, int64_t batch,
+                        int64_t n, int64_t m, int64_t heads, int64_t head_dim, double scale)
+{
+  const int64_t width = heads * head_dim;
+  double *logits = malloc ((size_t) (heads * n * m > 0 ? heads * n * m : 1) * sizeof (double));
+
+  if (logits == NULL)
+    return -1;
+  for (int64_t b = 0; b < batch; b++)
+    {
+      fa_reference_attention_logits (q + b * n * width, k + b * m * width, logits, n, m, heads,
+                                     head_dim, scale);
+      if (fa_reference_attention_from_logits (logits, v + b * m * width, out + b * n * width, n, m,
+                                              heads, head_dim) != 0)
+        {
+          free (logits);
+          return -1;
+        }
+    }
+  free (logits);
+  return 0;
+}
+
+/* Rotation of adjacent pairs: for token i and pair p of every head,
+ * (x0, x1) → (x0·cos − x1·sin, x0·sin + x1·cos), with cos and sin
+ * [n, head_dim/2]; x and y [batch, n, heads·head_dim]. */
+static inline void
+fa_reference_rope (const float *x, const float *cos, const float *sin, double *y, int64_t batch,
+                   int64_t n, int64_t heads, int64_t head_dim)
+{
+  const int64_t half = head_dim / 2;
+
+  for (int64_t b = 0; b < batch; b++)
+    for (int64_t i = 0; i < n; i++)
+      for (int64_t h = 0; h < heads; h++)
+        for (int64_t p = 0; p < half; p++)
+          {
+            int64_t at = ((b * n + i) * heads + h) * head_dim + 2 * p;
+            double x0 = x[at], x1 = x[at + 1], c = cos[i * half + p], s = sin[i * half + p];
+            y[at] = x0 * c - x1 * s;
+            y[at + 1] = x0 * s + x1 * c;
+          }
+}
+
+/* y[b, i, d] = x[b, i, d] · (1 + scale[b, d]) + shift[b, d]. */
+static inline void
+fa_reference_modulate (const float *x, const float *scale, const float *shift, double *y,
+                       int64_t batch, int64_t n, int64_t dim)
+{
+  for (int64_t b = 0; b < batch; b++)
+    for (int64_t i = 0; i < n; i++)
+      for (int64_t d = 0; d < dim; d++)
+        y[(b * n + i) * dim + d] =
+          (double) x[(b * n + i) * dim + d] * (1.0 + scale[b * dim + d]) + shift[b * dim + d];
+}
+
+/* y[b, i, d] = x[b, i, d] + gate[b, d] · a[b, i, d] (gate NULL: + a). */
+static inline void
+fa_reference_gated_add (const float *x, const float *a, const float *gate, double *y, int64_t batch,
+                        int64_t n, int64_t dim)
+{
+  for (int64_t b = 0; b < batch; b++)
+    for (int64_t i = 0; i < n; i++)
+      for (int64_t d = 0; d < dim; d++)
+        {
+          int64_t at = (b * n + i) * dim + d;
+          y[at] = (double) x[at] + (gate != NULL ? (double) gate[b * dim + d] : 1.0) * a[at];
+        }
+}
+
+/* Video [B, C, F, H, W] to tokens [B, (F/pt)(H/ph)(W/pw), C·pt·ph·pw]: for
+ * every video element, the token of its patch (frame-major: (f·H' + h)·W' + w)
+ * and its place in the patch vector, ordered (c, t, y, x) with x fastest. */
+static inline void
+fa_reference_patchify (const float *video, double *tokens, int64_t batch, int64_t channels,
+                       int64_t frames, int64_t height, int64_t width, int pt, int ph, int pw)
+{
+  const int64_t grid_h = height / ph, grid_w = width / pw;
+  const int64_t n = frames / pt * grid_h * grid_w, token_width = channels * pt * ph * pw;
+
+  for (int64_t b = 0; b < batch; b++)
+    for (int64_t c = 0; c < channels; c++)
+      for (int64_t f = 0; f < frames; f++)
+        for (int64_t y = 0; y < height; y++)
+          for (int64_t x = 0; x < width; x++)
+            {
+              int64_t token = (f / pt * grid_h + y / ph) * grid_w + x / pw;
+              int64_t k = ((c * pt + f % pt) * ph + y % ph) * pw + x % pw;
+              tokens[(b * n + token) * token_width + k] =
+                video[(((b * channels + c) * frames + f) * height + y) * width + x];
+            }
+}
+
+/* Tokens [B, N, pt·ph·pw·C] back to video [B, C, F, H, W], the patch vector
+ * ordered (t, y, x, c) with c fastest. */
+static inline void
+fa_reference_unpatchify (const float *tokens, double *video, int64_t batch, int64_t channels,
+                         int64_t frames, int64_t height, int64_t width, int pt, int ph, int pw)
+{
+  const int64_t grid_h = height / ph, grid_w = width / pw;
+  const int64_t n = frames / pt * grid_h * grid_w, token_width = channels * pt * ph * pw;
+
+  for (int64_t b = 0; b < batch; b++)
+    for (int64_t c = 0; c < channels; c++)
+      for (int64_t f = 0; f < frames; f++)
+        for (int64_t y = 0; y < height; y++)
+          for (int64_t x = 0; x < width; x++)
+            {
+              int64_t token = (f / pt * grid_h + y / ph) * grid_w + x / pw;
+              int64_t k = (((f % pt) * ph + y % ph) * pw + x % pw) * channels + c;
+              video[(((b * channels + c) * frames + f) * height + y) * width + x] =
+                tokens[(b * n + token) * token_width + k];
+            }
 }

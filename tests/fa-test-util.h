@@ -43,6 +43,22 @@ fa_test_relative_error (const float *y, const double *ref, gsize n)
   return max_diff / fmax (max_ref, 1e-30);
 }
 
+/* ‖y − ref‖₂ / ‖ref‖₂, infinite when any y is NaN or infinite. */
+static inline double
+fa_test_l2_relative_error (const float *y, const float *ref, gsize n)
+{
+  double diff = 0.0, norm = 0.0;
+
+  for (gsize i = 0; i < n; i++)
+    {
+      if (!isfinite (y[i]))
+        return INFINITY;
+      diff += ((double) y[i] - ref[i]) * ((double) y[i] - ref[i]);
+      norm += (double) ref[i] * ref[i];
+    }
+  return sqrt (diff) / fmax (sqrt (norm), 1e-30);
+}
+
 #define fa_test_assert_close(y, ref, n, tol)                                        \
   G_STMT_START {                                                                    \
     double fa_test_err_ = fa_test_relative_error ((y), (ref), (n));                 \

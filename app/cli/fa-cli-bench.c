@@ -152,6 +152,9 @@ fa_cli_bench (int argc, char **argv)
   g_autoptr (GError) error = NULL;
   g_autoptr (FaBackend) backend = NULL;
 
+  if (argc >= 2 && g_str_equal (argv[1], "dit"))
+    return fa_cli_bench_dit (argc - 1, argv + 1);
+
   g_option_context_add_main_entries (context, entries, NULL);
   g_option_context_set_summary (context,
                                 "Times every op of the engine's op table at Wan2.1-1.3B widths and\n"

@@ -13,5 +13,7 @@ enum { FA_CLI_OK = 0, FA_CLI_FAILED = 1, FA_CLI_USAGE = 2 };
 int fa_cli_inspect (int argc, char **argv);
 int fa_cli_doctor (int argc, char **argv);
 int fa_cli_bench (int argc, char **argv);
+int fa_cli_bench_dit (int argc, char **argv);
+int fa_cli_debug (int argc, char **argv);
 
 G_END_DECLS

@@ -246,3 +246,212 @@ fa_cpu_convert (const void *src, FaDType src_dtype, void *dst, FaDType dst_dtype
     store_double (dst, dst_dtype, i, load_as_double (src, src_dtype, i));
   return 0;
 }
+
+/* ---- transformer ops ---- */
+
+/* The two products of attention on strided head views:
+ * c[i, j] = alpha · Σ_l a[i, l] · b[j, l]   (gemm_nt), and
+ * c[i, j] = Σ_l a[i, l] · b[l, j]           (gemm_nn). */
+#ifdef FA_CPU_NAIVE_GEMM
+static void
+gemm_nt (int64_t rows, int64_t cols, int64_t inner, float alpha, const float *a, int64_t lda,
+         const float *b, int64_t ldb, float *c, int64_t ldc)
+{
+  for (int64_t i = 0; i < rows; i++)
+    for (int64_t j = 0; j < cols; j++)
+      {
+        double acc = 0.0;
+        for (int64_t l = 0; l < inner; l++)
+          acc += (double) a[i * lda + l] * b[j * ldb + l];
+        c[i * ldc + j] = (float) (alpha * acc);
+      }
+}
+
+static void
+gemm_nn (int64_t rows, int64_t cols, int64_t inner, const float *a, int64_t lda, const float *b,
+         int64_t ldb, float *c, int64_t ldc)
+{
+  for (int64_t i = 0; i < rows; i++)
+    for (int64_t j = 0; j < cols; j++)
+      {
+        double acc = 0.0;
+        for (int64_t l = 0; l < inner; l++)
+          acc += (double) a[i * lda + l] * b[l * ldb + j];
+        c[i * ldc + j] = (float) acc;
+      }
+}
+#else
+static void
+gemm_nt (int64_t rows, int64_t cols, int64_t inner, float alpha, const float *a, int64_t lda,
+         const float *b, int64_t ldb, float *c, int64_t ldc)
+{
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, (blasint) rows, (blasint) cols,
+               (blasint) inner, alpha, a, (blasint) lda, b, (blasint) ldb, 0.0f, c, (blasint) ldc);
+}
+
+static void
+gemm_nn (int64_t rows, int64_t cols, int64_t inner, const float *a, int64_t lda, const float *b,
+         int64_t ldb, float *c, int64_t ldc)
+{
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint) rows, (blasint) cols,
+               (blasint) inner, 1.0f, a, (blasint) lda, b, (blasint) ldb, 0.0f, c, (blasint) ldc);
+}
+#endif
+
+int64_t
+fa_cpu_attention_scratch_floats (int64_t n, int64_t m)
+{
+  return (n < FA_CPU_ATTENTION_CHUNK ? n : FA_CPU_ATTENTION_CHUNK) * m;
+}
+
+void
+fa_cpu_attention_f32 (const float *q, const float *k, const float *v, float *out, int64_t n,
+                      int64_t m, int64_t heads, int64_t head_dim, float scale, float *scratch)
+{
+  const int64_t width = heads * head_dim;
+
+  for (int64_t h = 0; h < heads; h++)
+    for (int64_t r0 = 0; r0 < n; r0 += FA_CPU_ATTENTION_CHUNK)
+      {
+        int64_t rows = n - r0 < FA_CPU_ATTENTION_CHUNK ? n - r0 : FA_CPU_ATTENTION_CHUNK;
+        const float *qh = q + r0 * width + h * head_dim;
+
+        gemm_nt (rows, m, head_dim, scale, qh, width, k + h * head_dim, width, scratch, m);
+        fa_cpu_softmax_f32 (scratch, scratch, rows, m);
+        gemm_nn (rows, head_dim, m, scratch, m, v + h * head_dim, width,
+                 out + r0 * width + h * head_dim, width);
+      }
+}
+
+void
+fa_cpu_attention_logits_f32 (const float *q, const float *k, float *logits, int64_t n, int64_t m,
+                             int64_t heads, int64_t head_dim, float scale)
+{
+  const int64_t width = heads * head_dim;
+
+  for (int64_t h = 0; h < heads; h++)
+    gemm_nt (n, m, head_dim, scale, q + h * head_dim, width, k + h * head_dim, width,
+             logits + h * n * m, m);
+}
+
+void
+fa_cpu_attention_apply_f32 (float *logits, const float *v, float *out, int64_t n, int64_t m,
+                            int64_t heads, int64_t head_dim)
+{
+  const int64_t width = heads * head_dim;
+
+  fa_cpu_softmax_f32 (logits, logits, heads * n, m);
+  for (int64_t h = 0; h < heads; h++)
+    gemm_nn (n, head_dim, m, logits + h * n * m, m, v + h * head_dim, width, out + h * head_dim,
+             width);
+}
+
+void
+fa_cpu_rope_f32 (const float *x, const float *cos, const float *sin, float *y, int64_t batch,
+                 int64_t n, int64_t heads, int64_t head_dim)
+{
+  const int64_t half = head_dim / 2;
+
+  for (int64_t b = 0; b < batch; b++)
+    for (int64_t i = 0; i < n; i++)
+      {
+        const float *c = cos + i * half, *s = sin + i * half;
+        for (int64_t h = 0; h < heads; h++)
+          {
+            int64_t base = ((b * n + i) * heads + h) * head_dim;
+            for (int64_t p = 0; p < half; p++)
+              {
+                float x0 = x[base + 2 * p], x1 = x[base + 2 * p + 1];
+                y[base + 2 * p] = x0 * c[p] - x1 * s[p];
+                y[base + 2 * p + 1] = x0 * s[p] + x1 * c[p];
+              }
+          }
+      }
+}
+
+void
+fa_cpu_modulate_f32 (const float *x, const float *scale, const float *shift, float *y,
+                     int64_t batch, int64_t n, int64_t dim)
+{
+  for (int64_t b = 0; b < batch; b++)
+    {
+      const float *sc = scale + b * dim, *sh = shift + b * dim;
+      for (int64_t i = 0; i < n; i++)
+        {
+          const float *xr = x + (b * n + i) * dim;
+          float *yr = y + (b * n + i) * dim;
+          for (int64_t d = 0; d < dim; d++)
+            yr[d] = xr[d] * (1.0f + sc[d]) + sh[d];
+        }
+    }
+}
+
+void
+fa_cpu_gated_add_f32 (float *x, const float *a, const float *gate, int64_t batch, int64_t n,
+                      int64_t dim)
+{
+  for (int64_t b = 0; b < batch; b++)
+    for (int64_t i = 0; i < n; i++)
+      {
+        float *xr = x + (b * n + i) * dim;
+        const float *ar = a + (b * n + i) * dim;
+        if (gate == NULL)
+          for (int64_t d = 0; d < dim; d++)
+            xr[d] += ar[d];
+        else
+          for (int64_t d = 0; d < dim; d++)
+            xr[d] += gate[b * dim + d] * ar[d];
+      }
+}
+
+/* Walks every element of every patch, token by token, and hands
+ * (video offset, token offset) pairs to the copy. */
+static void
+patch_copy (const void *src, void *dst, size_t elem_size, const int64_t video_shape[5],
+            const int patch[3], int to_tokens, int channels_last)
+{
+  const int64_t batch = video_shape[0], channels = video_shape[1], frames = video_shape[2];
+  const int64_t height = video_shape[3], width = video_shape[4];
+  const int64_t pt = patch[0], ph = patch[1], pw = patch[2];
+  const int64_t gf = frames / pt, gh = height / ph, gw = width / pw;
+  const int64_t patch_size = pt * ph * pw, token_width = channels * patch_size;
+  const char *s = src;
+  char *d = dst;
+
+  for (int64_t b = 0; b < batch; b++)
+    for (int64_t f = 0; f < gf; f++)
+      for (int64_t h = 0; h < gh; h++)
+        for (int64_t w = 0; w < gw; w++)
+          {
+            int64_t token = ((b * gf + f) * gh + h) * gw + w;
+            for (int64_t c = 0; c < channels; c++)
+              for (int64_t t = 0; t < pt; t++)
+                for (int64_t y = 0; y < ph; y++)
+                  for (int64_t x = 0; x < pw; x++)
+                    {
+                      int64_t inner = (t * ph + y) * pw + x;
+                      int64_t k = channels_last ? inner * channels + c : c * patch_size + inner;
+                      int64_t tok = token * token_width + k;
+                      int64_t vid = (((b * channels + c) * frames + f * pt + t) * height + h * ph + y) *
+                                      width + w * pw + x;
+                      if (to_tokens)
+                        memcpy (d + tok * elem_size, s + vid * elem_size, elem_size);
+                      else
+                        memcpy (d + vid * elem_size, s + tok * elem_size, elem_size);
+                    }
+          }
+}
+
+void
+fa_cpu_patchify (const void *video, void *tokens, size_t elem_size, const int64_t video_shape[5],
+                 const int patch[3])
+{
+  patch_copy (video, tokens, elem_size, video_shape, patch, 1, 0);
+}
+
+void
+fa_cpu_unpatchify (const void *tokens, void *video, size_t elem_size, const int64_t video_shape[5],
+                   const int patch[3])
+{
+  patch_copy (tokens, video, elem_size, video_shape, patch, 0, 1);
+}

@@ -40,6 +40,54 @@ void fa_cpu_mul_f32 (const float *a, const float *b, float *y, int64_t n, int64_
  * the narrow floats. Returns 0, or -1 when a dtype is not a known one. */
 int fa_cpu_convert (const void *src, FaDType src_dtype, void *dst, FaDType dst_dtype, int64_t n);
 
+/* ---- transformer ops ----
+ * Heads are packed along the last axis: a [rows, heads·head_dim] matrix holds
+ * head j in columns [j·head_dim, (j+1)·head_dim). */
+
+/* Queries per block of fa_cpu_attention_f32. */
+#define FA_CPU_ATTENTION_CHUNK 256
+
+/* Floats of scratch fa_cpu_attention_f32 needs: min(n, chunk) · m. */
+int64_t fa_cpu_attention_scratch_floats (int64_t n, int64_t m);
+
+/* One batch element, out = softmax(q·kᵀ · scale) · v for every head; q and
+ * out [n, heads·head_dim], k and v [m, heads·head_dim]. The queries go in
+ * blocks of FA_CPU_ATTENTION_CHUNK, so @scratch holds the logits of one
+ * block of one head only. @out must not overlap the inputs. */
+void fa_cpu_attention_f32 (const float *q, const float *k, const float *v, float *out, int64_t n,
+                           int64_t m, int64_t heads, int64_t head_dim, float scale, float *scratch);
+
+/* The same in two halves, for a caller that wants to see the logits:
+ * logits[h, i, j] = scale · q_h[i] · k_h[j]   ([heads, n, m]), then
+ * out_h = softmax(logits[h]) · v_h, turning the logits into probabilities. */
+void fa_cpu_attention_logits_f32 (const float *q, const float *k, float *logits, int64_t n,
+                                  int64_t m, int64_t heads, int64_t head_dim, float scale);
+void fa_cpu_attention_apply_f32 (float *logits, const float *v, float *out, int64_t n, int64_t m,
+                                 int64_t heads, int64_t head_dim);
+
+/* Rotary embedding on adjacent pairs; x and y [batch, n, heads·head_dim],
+ * cos and sin [n, head_dim/2] (the same for every head). y may be x. */
+void fa_cpu_rope_f32 (const float *x, const float *cos, const float *sin, float *y, int64_t batch,
+                      int64_t n, int64_t heads, int64_t head_dim);
+
+/* y[b,i,:] = x[b,i,:] · (1 + scale[b,:]) + shift[b,:]; x, y [batch, n, dim],
+ * scale, shift [batch, dim]. y may be x. */
+void fa_cpu_modulate_f32 (const float *x, const float *scale, const float *shift, float *y,
+                          int64_t batch, int64_t n, int64_t dim);
+
+/* x[b,i,:] += gate[b,:] · a[b,i,:] (gate NULL: x += a). */
+void fa_cpu_gated_add_f32 (float *x, const float *a, const float *gate, int64_t batch, int64_t n,
+                           int64_t dim);
+
+/* Video [B, C, F, H, W] (@video_shape) and tokens [B, (F/pt)(H/ph)(W/pw), K]
+ * with tokens frame-major; elements of @elem_size bytes, copied as they are.
+ * patchify: K = C·pt·ph·pw, patch vector ordered (c, t, y, x);
+ * unpatchify: K = pt·ph·pw·C, patch vector ordered (t, y, x, c). */
+void fa_cpu_patchify (const void *video, void *tokens, size_t elem_size,
+                      const int64_t video_shape[5], const int patch[3]);
+void fa_cpu_unpatchify (const void *tokens, void *video, size_t elem_size,
+                        const int64_t video_shape[5], const int patch[3]);
+
 #ifdef __cplusplus
 }
 #endif

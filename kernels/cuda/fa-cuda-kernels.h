@@ -89,6 +89,68 @@ int fa_cuda_linear (cublasHandle_t blas, cudaStream_t stream,
                     int64_t m, int64_t k, int64_t n,
                     void *scratch, size_t scratch_size, FaCudaStatus *status);
 
+/* ---- transformer ops ----
+ * Activations [batch, tokens, width] with the heads packed along the width
+ * (head j in columns [j·head_dim, (j+1)·head_dim)). Unlike the ops above,
+ * the input and output of these may differ in dtype (each f32 or bf16), so
+ * that one pass also converts; the parameter tables (cos, sin, scale, shift,
+ * gate) are always f32. In place (y = x) needs equal dtypes. */
+
+/* Rotary embedding on adjacent pairs: for token i and pair p of each head,
+ * y[2p] = x[2p]·cos[i,p] − x[2p+1]·sin[i,p], y[2p+1] = x[2p]·sin[i,p] +
+ * x[2p+1]·cos[i,p]; cos and sin [n, head_dim/2], head_dim even. */
+cudaError_t fa_cuda_rope (FaDType x_dtype, const void *x, const float *cos, const float *sin,
+                          FaDType y_dtype, void *y, int64_t batch, int64_t n, int64_t heads,
+                          int64_t head_dim, cudaStream_t stream);
+
+/* y[b,i,:] = x[b,i,:]·(1 + scale[b,:]) + shift[b,:]; scale, shift [batch, dim]. */
+cudaError_t fa_cuda_modulate (FaDType x_dtype, const void *x, const float *scale,
+                              const float *shift, FaDType y_dtype, void *y, int64_t batch,
+                              int64_t n, int64_t dim, cudaStream_t stream);
+
+/* x[b,i,:] += gate[b,:]·a[b,i,:] (gate NULL: x += a); a may be x itself. */
+cudaError_t fa_cuda_gated_add (FaDType x_dtype, void *x, FaDType a_dtype, const void *a,
+                               const float *gate, int64_t batch, int64_t n, int64_t dim,
+                               cudaStream_t stream);
+
+/* Video [B, C, F, H, W] (@video_shape) and tokens [B, (F/pt)(H/ph)(W/pw), K],
+ * tokens frame-major. patchify: K = C·pt·ph·pw, the patch vector ordered
+ * (c, t, y, x); unpatchify: K = pt·ph·pw·C, ordered (t, y, x, c). The two
+ * buffers must not overlap. */
+cudaError_t fa_cuda_patchify (FaDType video_dtype, const void *video, FaDType tokens_dtype,
+                              void *tokens, const int64_t video_shape[5], const int patch[3],
+                              cudaStream_t stream);
+cudaError_t fa_cuda_unpatchify (FaDType tokens_dtype, const void *tokens, FaDType video_dtype,
+                                void *video, const int64_t video_shape[5], const int patch[3],
+                                cudaStream_t stream);
+
+/* ---- attention ----
+ * out[b] = softmax(q[b]·k[b]ᵀ · scale)·v[b] per head; q and out [batch, n,
+ * heads·head_dim], k and v [batch, m, heads·head_dim]; no mask. */
+
+/* Whether fa_cuda_attention takes this head_dim: a multiple of 8, at most
+ * 128. */
+int fa_cuda_attention_supports (int64_t head_dim);
+
+/* Flash attention: tiles of queries against tiles of keys with an online
+ * softmax, float32 throughout, never an n × m matrix in memory. q, k, v and
+ * out share @dtype (f32 or bf16); out must not overlap the inputs; m ≥ 1. */
+cudaError_t fa_cuda_attention (FaDType dtype, const void *q, const void *k, const void *v,
+                               void *out, int64_t batch, int64_t n, int64_t m, int64_t heads,
+                               int64_t head_dim, float scale, cudaStream_t stream);
+
+/* The explicit form, for one batch element (or a block of its queries), in
+ * f32 through cuBLAS: the logits [heads, n, m], then
+ * softmax and the product with v (the logits become the probabilities).
+ * Return 0, or -1 with @status filled in; bind @blas to @stream. n, m and
+ * heads·head_dim must fit in an int. */
+int fa_cuda_attention_logits (cublasHandle_t blas, cudaStream_t stream, const float *q,
+                              const float *k, float *logits, int64_t n, int64_t m, int64_t heads,
+                              int64_t head_dim, float scale, FaCudaStatus *status);
+int fa_cuda_attention_apply (cublasHandle_t blas, cudaStream_t stream, float *logits,
+                             const float *v, float *out, int64_t n, int64_t m, int64_t heads,
+                             int64_t head_dim, FaCudaStatus *status);
+
 #ifdef __cplusplus
 }
 #endif

@@ -247,6 +247,54 @@ test_bench (void)
   g_assert_cmpint (no_verb.status, ==, 2);
 }
 
+static char *
+data_path (const char *relative)
+{
+  return g_build_filename (g_getenv ("FA_TEST_SRCDIR"), "data", relative, NULL);
+}
+
+static void
+test_debug_and_bench_dit (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("fa-cli-dit-XXXXXX", &error);
+  g_autofree char *out = g_build_filename (dir, "velocity.safetensors", NULL);
+  g_autofree char *model = data_path ("wan-tiny/transformer");
+  g_autofree char *inputs = data_path ("goldens/dit.safetensors");
+  g_auto (Run) debug = { 0 }, missing = { 0 }, bench = { 0 }, usage = { 0 };
+
+  /* one forward from the golden inputs reproduces the golden velocity */
+  run_cli (&debug, NULL, "debug", "dit", "--model", model, "--inputs", inputs, "--prefix", "case3.",
+           "--out", out, "--device", "cpu", NULL);
+  g_assert_cmpint (debug.status, ==, 0);
+  g_autoptr (FaSafetensors) written = fa_safetensors_open (out, &error);
+  g_autoptr (FaSafetensors) goldens = fa_safetensors_open (inputs, &error);
+  g_assert_no_error (error);
+  const FaSafetensorsEntry *got = fa_safetensors_lookup (written, "velocity");
+  const FaSafetensorsEntry *want = fa_safetensors_lookup (goldens, "case3.velocity");
+  g_assert_nonnull (got);
+  g_assert_cmpuint (got->nbytes, ==, want->nbytes);
+  g_autofree float *a = g_memdup2 (got->data, got->nbytes);
+  g_autofree float *b = g_memdup2 (want->data, want->nbytes);
+  g_assert_cmpfloat (fa_test_l2_relative_error (a, b, got->nbytes / 4), <=, 1e-5);
+
+  run_cli (&missing, NULL, "debug", "dit", "--model", model, "--inputs", inputs, "--out", out, NULL);
+  g_assert_cmpint (missing.status, ==, 1);
+  g_assert_nonnull (strstr (missing.err, "has no tensor 'latents'"));
+
+  run_cli (&bench, NULL, "bench", "dit", "--model", model, "--device", "cpu", "--batch", "2", "--repeat", "1", NULL);
+  g_assert_cmpint (bench.status, ==, 0);
+  g_assert_true (g_regex_match_simple ("^forward: [0-9.]+ ms \\(median of 1\\), [0-9.]+ TFLOP/s", bench.out,
+                                       G_REGEX_MULTILINE, 0));
+  g_assert_true (g_regex_match_simple ("^peak cpu memory during a forward: ", bench.out, G_REGEX_MULTILINE, 0));
+  g_assert_nonnull (strstr (bench.out, "batch 2 × 5 frames × 64×96 pixels = 48 tokens each"));
+
+  run_cli (&usage, NULL, "bench", "dit", NULL);
+  g_assert_cmpint (usage.status, ==, 2);
+
+  remove_tree (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -257,6 +305,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/inspect-errors", test_inspect_errors);
   g_test_add_func ("/cli/doctor", test_doctor);
   g_test_add_func ("/cli/bench", test_bench);
+  g_test_add_func ("/cli/debug-and-bench-dit", test_debug_and_bench_dit);
 
   return g_test_run ();
 }

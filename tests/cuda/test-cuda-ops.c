@@ -8,6 +8,7 @@
  * Without a usable device (CI) every device test is a skip that names the
  * reason; the argument checks that need no device still run.
  * SPDX-License-Identifier: GPL-3.0-or-later */
+#include <gio/gio.h>
 #include <math.h>
 
 #include "fa-backend.h"
@@ -55,20 +56,29 @@ require_cuda (void)
   return FALSE;
 }
 
+/* Each test runs on a CUDA backend of its own (when there is a device), so
+ * that the linear's scratch, which a backend keeps and counts until it goes,
+ * carries over from no earlier test. */
 static void
 fixture_set_up (Fixture *fixture, gconstpointer data)
 {
+  g_autoptr (GError) error = NULL;
+
+  if (cuda_skip_reason != NULL)
+    return;
+  cuda = fa_backend_new_cuda (0, &error);
+  g_assert_no_error (error);
 }
 
 static void
 fixture_tear_down (Fixture *fixture, gconstpointer data)
 {
-  guint64 current;
-
   if (cuda == NULL)
     return;
-  fa_backend_get_memory (cuda, &current, NULL);
-  g_assert_cmpuint (current, ==, 0); /* every device tensor was released */
+  /* The backend frees its own scratch as it goes; anything still counted
+   * after that is a device tensor a test did not release, and the unref
+   * says so with a warning, which is fatal in a test. */
+  g_clear_pointer (&cuda, fa_backend_unref);
 }
 
 static double
@@ -240,6 +250,56 @@ test_kernel_args (Fixture *fixture, gconstpointer unused)
                                    NULL, FA_DTYPE_F32, NULL, (gint64) G_MAXINT + 1, 3, 4, NULL, 0,
                                    &status), ==, -1);
   g_assert_nonnull (strstr (status.call, "size"));
+
+  /* the transformer ops */
+  const int64_t video[5] = { 1, 16, 2, 4, 4 }, odd_video[5] = { 1, 16, 2, 5, 4 };
+  const int64_t empty_video[5] = { 1, 16, 0, 4, 4 };
+  const int patch[3] = { 1, 2, 2 }, zero_patch[3] = { 0, 2, 2 };
+  g_assert_cmpint (fa_cuda_rope (FA_DTYPE_F16, NULL, NULL, NULL, FA_DTYPE_F32, NULL, 1, 2, 3, 4, NULL),
+                   ==, cudaErrorInvalidValue);
+  g_assert_cmpint (fa_cuda_rope (FA_DTYPE_F32, NULL, NULL, NULL, FA_DTYPE_F32, NULL, 1, 2, 3, 5, NULL),
+                   ==, cudaErrorInvalidValue);
+  g_assert_cmpint (fa_cuda_modulate (FA_DTYPE_F32, NULL, NULL, NULL, FA_DTYPE_I32, NULL, 1, 2, 3, NULL),
+                   ==, cudaErrorInvalidValue);
+  g_assert_cmpint (fa_cuda_modulate (FA_DTYPE_F32, NULL, NULL, NULL, FA_DTYPE_F32, NULL, 1, -2, 3, NULL),
+                   ==, cudaErrorInvalidValue);
+  g_assert_cmpint (fa_cuda_gated_add (FA_DTYPE_BF16, NULL, FA_DTYPE_F64, NULL, NULL, 1, 2, 3, NULL),
+                   ==, cudaErrorInvalidValue);
+  g_assert_cmpint (fa_cuda_patchify (FA_DTYPE_F32, NULL, FA_DTYPE_F32, NULL, odd_video, patch, NULL),
+                   ==, cudaErrorInvalidValue);
+  g_assert_cmpint (fa_cuda_unpatchify (FA_DTYPE_F32, NULL, FA_DTYPE_F32, NULL, video, zero_patch, NULL),
+                   ==, cudaErrorInvalidValue);
+  g_assert_cmpint (fa_cuda_attention (FA_DTYPE_F16, NULL, NULL, NULL, NULL, 1, 4, 4, 2, 64, 1.0f, NULL),
+                   ==, cudaErrorInvalidValue);
+  g_assert_cmpint (fa_cuda_attention (FA_DTYPE_F32, NULL, NULL, NULL, NULL, 1, 4, 4, 2, 12, 1.0f, NULL),
+                   ==, cudaErrorInvalidValue);
+  g_assert_cmpint (fa_cuda_attention (FA_DTYPE_BF16, NULL, NULL, NULL, NULL, 1, 4, 0, 2, 64, 1.0f, NULL),
+                   ==, cudaErrorInvalidValue);
+  g_assert_cmpint (fa_cuda_attention_logits (NULL, NULL, NULL, NULL, NULL, (gint64) G_MAXINT + 1, 4, 2,
+                                             64, 1.0f, &status), ==, -1);
+  g_assert_nonnull (strstr (status.call, "size"));
+  g_assert_cmpint (fa_cuda_attention_apply (NULL, NULL, NULL, NULL, NULL, 4, 0, 2, 64, &status), ==, -1);
+  g_assert_nonnull (strstr (status.call, "size"));
+
+  g_assert_cmpint (fa_cuda_rope (FA_DTYPE_F32, NULL, NULL, NULL, FA_DTYPE_BF16, NULL, 0, 2, 3, 4, NULL),
+                   ==, cudaSuccess);
+  g_assert_cmpint (fa_cuda_modulate (FA_DTYPE_BF16, NULL, NULL, NULL, FA_DTYPE_F32, NULL, 1, 0, 8, NULL),
+                   ==, cudaSuccess);
+  g_assert_cmpint (fa_cuda_gated_add (FA_DTYPE_F32, NULL, FA_DTYPE_BF16, NULL, NULL, 1, 5, 0, NULL),
+                   ==, cudaSuccess);
+  g_assert_cmpint (fa_cuda_patchify (FA_DTYPE_F32, NULL, FA_DTYPE_BF16, NULL, empty_video, patch, NULL),
+                   ==, cudaSuccess);
+  g_assert_cmpint (fa_cuda_attention (FA_DTYPE_F32, NULL, NULL, NULL, NULL, 1, 0, 0, 2, 64, 1.0f, NULL),
+                   ==, cudaSuccess);
+  g_assert_cmpint (fa_cuda_attention_logits (NULL, NULL, NULL, NULL, NULL, 0, 4, 2, 64, 1.0f, &status),
+                   ==, 0);
+
+  g_assert_true (fa_cuda_attention_supports (8));
+  g_assert_true (fa_cuda_attention_supports (64));
+  g_assert_true (fa_cuda_attention_supports (128));
+  g_assert_false (fa_cuda_attention_supports (0));
+  g_assert_false (fa_cuda_attention_supports (12));
+  g_assert_false (fa_cuda_attention_supports (136));
 }
 
 static void
@@ -896,6 +956,531 @@ test_memory (Fixture *fixture, gconstpointer unused)
   cuda = shared;
 }
 
+/* ---- transformer ops ---- */
+
+/* f32 attention: flash (online softmax) or cuBLAS f32 GEMMs, against float64
+ * with inputs the device holds exactly; only float32 rounding of sums of at
+ * most a few hundred terms separates them. */
+#define ATTENTION_F32_TOLERANCE 1e-5
+
+typedef struct {
+  gint64 batch, n, m, heads, head_dim;
+} AttentionShape;
+
+static const AttentionShape attention_shapes[] = {
+  { 1, 1, 1, 1, 32 },      /* one query, one key */
+  { 2, 7, 13, 2, 64 },     /* partial tiles of both */
+  { 1, 300, 512, 3, 128 }, /* several query blocks and key tiles, the widest head */
+  { 2, 65, 130, 2, 40 },   /* one row and two keys past a tile */
+  { 3, 5, 512, 1, 128 },
+  { 1, 130, 64, 3, 8 },    /* the narrowest head the flash kernel takes */
+  { 1, 33, 70, 2, 12 },    /* not a multiple of 8: the explicit way */
+  { 2, 20, 50, 1, 160 },   /* wider than 128: the explicit way */
+};
+
+/* The inputs of one attention case, as the device holds them. */
+typedef struct {
+  float *q, *k, *v;
+  double *ref; /* plain attention, all of the batch */
+  gint64 width, nq, nk;
+  float scale;
+} AttentionData;
+
+static void
+attention_data_init (AttentionData *a, const AttentionShape *s, FaDType dtype, guint32 seed)
+{
+  a->width = s->heads * s->head_dim;
+  a->nq = s->batch * s->n * a->width;
+  a->nk = s->batch * s->m * a->width;
+  a->scale = 1.0f / sqrtf ((float) s->head_dim);
+  a->q = random_values (a->nq, seed, -2, 2, dtype);
+  a->k = random_values (a->nk, seed + 1, -2, 2, dtype);
+  a->v = random_values (a->nk, seed + 2, -1, 1, dtype);
+  a->ref = g_new (double, MAX (a->nq, 1));
+  g_assert_cmpint (fa_reference_attention (a->q, a->k, a->v, a->ref, s->batch, s->n, s->m,
+                                           s->heads, s->head_dim, a->scale), ==, 0);
+}
+
+static void
+attention_data_clear (AttentionData *a)
+{
+  g_clear_pointer (&a->q, g_free);
+  g_clear_pointer (&a->k, g_free);
+  g_clear_pointer (&a->v, g_free);
+  g_clear_pointer (&a->ref, g_free);
+}
+
+static double
+attention_tolerance (FaDType dtype)
+{
+  return dtype == FA_DTYPE_F32 ? ATTENTION_F32_TOLERANCE : BF16_TOLERANCE;
+}
+
+static void
+test_attention (Fixture *fixture, gconstpointer unused)
+{
+  if (!require_cuda ())
+    return;
+
+  for (guint d = 0; d < G_N_ELEMENTS (compute_dtypes); d++)
+    for (guint i = 0; i < G_N_ELEMENTS (attention_shapes); i++)
+      {
+        FaDType dtype = compute_dtypes[d];
+        const AttentionShape *s = &attention_shapes[i];
+        const gint64 q_shape[3] = { s->batch, s->n, s->heads * s->head_dim };
+        const gint64 k_shape[3] = { s->batch, s->m, s->heads * s->head_dim };
+        g_autoptr (GError) error = NULL;
+        AttentionData a;
+
+        attention_data_init (&a, s, dtype, 300 + 10 * i);
+        g_autoptr (FaTensor) q = device_tensor (a.q, dtype, 3, q_shape);
+        g_autoptr (FaTensor) k = device_tensor (a.k, dtype, 3, k_shape);
+        g_autoptr (FaTensor) v = device_tensor (a.v, dtype, 3, k_shape);
+        g_autoptr (FaTensor) out = poisoned_device_tensor (dtype, 3, q_shape);
+        g_assert_true (fa_op_attention (cuda, q, k, v, out, (int) s->heads, a.scale, NULL, &error));
+        g_assert_no_error (error);
+        g_autofree float *yv = download (out);
+
+        g_autofree char *what = g_strdup_printf (
+          "attention %s [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "] keys %" G_GINT64_FORMAT
+          " heads %" G_GINT64_FORMAT " × %" G_GINT64_FORMAT " (%s)",
+          fa_dtype_get_name (dtype), s->batch, s->n, s->m, s->heads, s->head_dim,
+          fa_cuda_attention_supports (s->head_dim) ? "flash" : "explicit");
+        check_close (what, yv, a.ref, a.nq, attention_tolerance (dtype));
+
+        g_autoptr (FaTensor) cq = host_tensor (a.q, FA_DTYPE_F32, 3, q_shape);
+        g_autoptr (FaTensor) ck = host_tensor (a.k, FA_DTYPE_F32, 3, k_shape);
+        g_autoptr (FaTensor) cv = host_tensor (a.v, FA_DTYPE_F32, 3, k_shape);
+        g_autoptr (FaTensor) cy = fa_tensor_new (cpu, FA_DTYPE_F32, 3, q_shape, &error);
+        g_assert_true (fa_op_attention (cpu, cq, ck, cv, cy, (int) s->heads, a.scale, NULL, &error));
+        g_assert_no_error (error);
+        check_against_cpu (what, yv, cy, a.nq, attention_tolerance (dtype));
+        attention_data_clear (&a);
+      }
+}
+
+typedef struct {
+  int calls;
+  gint64 heads, n, m;
+  float *seen;          /* the logits as the hook got them */
+  FaTensor *bump;       /* [m] on the device: added to every row, or NULL */
+  gboolean refuse;
+} CudaHook;
+
+static gboolean
+cuda_hook (FaBackend *backend, FaTensor *logits, gpointer user_data, GError **error)
+{
+  CudaHook *hook = user_data;
+
+  g_assert_true (backend == cuda);
+  g_assert_cmpint (logits->dtype, ==, FA_DTYPE_F32);
+  g_assert_cmpint (logits->device, ==, FA_DEVICE_CUDA);
+  g_assert_cmpint (logits->ndim, ==, 3);
+  g_assert_cmpint (logits->shape[0], ==, hook->heads);
+  g_assert_cmpint (logits->shape[1], ==, hook->n);
+  g_assert_cmpint (logits->shape[2], ==, hook->m);
+  hook->calls++;
+  if (hook->refuse)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "the test hook refuses");
+      return FALSE;
+    }
+  g_free (hook->seen);
+  hook->seen = download (logits);
+  /* an op of the backend on the logits, queued on its stream */
+  return hook->bump == NULL || fa_op_add (backend, logits, hook->bump, logits, error);
+}
+
+static void
+test_attention_hook (Fixture *fixture, gconstpointer unused)
+{
+  /* flash for the others (head_dim 128), explicit for the hooked one; and a
+   * head size only the explicit way takes */
+  static const AttentionShape shapes[] = { { 3, 300, 200, 3, 128 }, { 3, 17, 29, 2, 12 } };
+  const gint64 bumped = 5, masked = 0;
+
+  if (!require_cuda ())
+    return;
+
+  for (guint d = 0; d < G_N_ELEMENTS (compute_dtypes); d++)
+    for (guint si = 0; si < G_N_ELEMENTS (shapes); si++)
+      for (int hooked = 0; hooked < 3; hooked++)
+        for (int change = 0; change <= 1; change++)
+          {
+            FaDType dtype = compute_dtypes[d];
+            const AttentionShape *s = &shapes[si];
+            const gint64 q_shape[3] = { s->batch, s->n, s->heads * s->head_dim };
+            const gint64 k_shape[3] = { s->batch, s->m, s->heads * s->head_dim };
+            g_autoptr (GError) error = NULL;
+            AttentionData a;
+
+            attention_data_init (&a, s, dtype, 700 + 10 * si + hooked);
+            g_autofree float *bump_values = g_new0 (float, s->m);
+            bump_values[bumped] = 3.0f;
+            bump_values[masked] = -INFINITY; /* the key drops out */
+            g_autoptr (FaTensor) bump = device_tensor (bump_values, FA_DTYPE_F32, 1, &s->m);
+            CudaHook record = { 0, s->heads, s->n, s->m, NULL, change ? bump : NULL, FALSE };
+            FaAttentionHook hook = { cuda_hook, &record, hooked };
+
+            g_autoptr (FaTensor) q = device_tensor (a.q, dtype, 3, q_shape);
+            g_autoptr (FaTensor) k = device_tensor (a.k, dtype, 3, k_shape);
+            g_autoptr (FaTensor) v = device_tensor (a.v, dtype, 3, k_shape);
+            g_autoptr (FaTensor) out = poisoned_device_tensor (dtype, 3, q_shape);
+            g_assert_true (fa_op_attention (cuda, q, k, v, out, (int) s->heads, a.scale, &hook,
+                                            &error));
+            g_assert_no_error (error);
+            g_assert_cmpint (record.calls, ==, 1);
+            g_autofree float *yv = download (out);
+
+            g_autofree char *what = g_strdup_printf (
+              "attention hook %s head_dim %" G_GINT64_FORMAT " on batch element %d%s",
+              fa_dtype_get_name (dtype), s->head_dim, hooked, change ? " (changed)" : "");
+            gint64 nl = s->heads * s->n * s->m, per_batch = s->n * a.width;
+            g_autofree double *logits = g_new (double, nl);
+            fa_reference_attention_logits (a.q + hooked * per_batch, a.k + hooked * s->m * a.width,
+                                           logits, s->n, s->m, s->heads, s->head_dim, a.scale);
+            g_autofree char *seen_what = g_strdup_printf ("%s: the logits seen", what);
+            /* from the same (device-exact) operands, in f32: close whatever the dtype */
+            check_close (seen_what, record.seen, logits, nl, ATTENTION_F32_TOLERANCE);
+
+            for (gint64 b = 0; b < s->batch; b++)
+              {
+                g_autofree char *label = g_strdup_printf ("%s: element %" G_GINT64_FORMAT, what, b);
+                if (b == hooked && change)
+                  {
+                    g_autofree double *ref = g_new (double, per_batch);
+                    for (gint64 row = 0; row < s->heads * s->n; row++)
+                      {
+                        logits[row * s->m + bumped] += 3.0;
+                        logits[row * s->m + masked] = -INFINITY;
+                      }
+                    g_assert_cmpint (fa_reference_attention_from_logits (
+                                       logits, a.v + b * s->m * a.width, ref, s->n, s->m, s->heads,
+                                       s->head_dim), ==, 0);
+                    check_close (label, yv + b * per_batch, ref, per_batch, attention_tolerance (dtype));
+                  }
+                else
+                  check_close (label, yv + b * per_batch, a.ref + b * per_batch, per_batch,
+                               attention_tolerance (dtype));
+              }
+            g_free (record.seen);
+            attention_data_clear (&a);
+          }
+}
+
+static void
+test_attention_hook_error (Fixture *fixture, gconstpointer unused)
+{
+  const AttentionShape s = { 2, 70, 90, 2, 64 };
+  const gint64 q_shape[3] = { s.batch, s.n, s.heads * s.head_dim };
+  const gint64 k_shape[3] = { s.batch, s.m, s.heads * s.head_dim };
+  GError *error = NULL;
+  AttentionData a;
+
+  if (!require_cuda ())
+    return;
+
+  attention_data_init (&a, &s, FA_DTYPE_BF16, 900);
+  CudaHook record = { 0, s.heads, s.n, s.m, NULL, NULL, TRUE };
+  FaAttentionHook hook = { cuda_hook, &record, 1 };
+  g_autoptr (FaTensor) q = device_tensor (a.q, FA_DTYPE_BF16, 3, q_shape);
+  g_autoptr (FaTensor) k = device_tensor (a.k, FA_DTYPE_BF16, 3, k_shape);
+  g_autoptr (FaTensor) v = device_tensor (a.v, FA_DTYPE_BF16, 3, k_shape);
+  g_autoptr (FaTensor) out = poisoned_device_tensor (FA_DTYPE_BF16, 3, q_shape);
+
+  g_assert_false (fa_op_attention (cuda, q, k, v, out, (int) s.heads, a.scale, &hook, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_cmpstr (error->message, ==, "the test hook refuses");
+  g_assert_cmpint (record.calls, ==, 1);
+  g_clear_error (&error);
+
+  /* the backend goes on as before */
+  g_assert_true (fa_op_attention (cuda, q, k, v, out, (int) s.heads, a.scale, NULL, &error));
+  g_assert_no_error (error);
+  g_autofree float *yv = download (out);
+  check_close ("attention after a refusing hook", yv, a.ref, a.nq, BF16_TOLERANCE);
+  attention_data_clear (&a);
+}
+
+static const FaDType convert_pairs[][2] = {
+  { FA_DTYPE_F32, FA_DTYPE_F32 }, { FA_DTYPE_F32, FA_DTYPE_BF16 },
+  { FA_DTYPE_BF16, FA_DTYPE_F32 }, { FA_DTYPE_BF16, FA_DTYPE_BF16 },
+};
+
+/* f32 only when nothing is rounded to bf16 on the way. */
+static double
+pair_tolerance (FaDType in, FaDType out)
+{
+  return in == FA_DTYPE_F32 && out == FA_DTYPE_F32 ? F32_TOLERANCE : BF16_TOLERANCE;
+}
+
+static void
+test_rope (Fixture *fixture, gconstpointer unused)
+{
+  static const gint64 shapes[][4] = {
+    /* batch, n, heads, head_dim */
+    { 1, 1, 1, 2 }, { 2, 7, 3, 64 }, { 1, 300, 2, 128 }, { 2, 1560, 12, 128 }, { 2, 9, 1, 6 },
+  };
+
+  if (!require_cuda ())
+    return;
+
+  for (guint p = 0; p < G_N_ELEMENTS (convert_pairs); p++)
+    for (guint s = 0; s < G_N_ELEMENTS (shapes); s++)
+      for (int in_place = 0; in_place <= (convert_pairs[p][0] == convert_pairs[p][1]); in_place++)
+        {
+          FaDType xd = convert_pairs[p][0], yd = convert_pairs[p][1];
+          gint64 batch = shapes[s][0], n = shapes[s][1], heads = shapes[s][2], dim = shapes[s][3];
+          gint64 shape[3] = { batch, n, heads * dim }, count = batch * n * heads * dim;
+          gint64 table_shape[2] = { n, dim / 2 };
+          g_autoptr (GError) error = NULL;
+          g_autofree float *xv = random_values (count, 400 + s, -3, 3, xd);
+          g_autofree float *cv = random_values (n * dim / 2, 410 + s, -1, 1, FA_DTYPE_F32);
+          g_autofree float *sv = g_new (float, n * dim / 2);
+          for (gint64 i = 0; i < n * dim / 2; i++)
+            sv[i] = sqrtf (1.0f - cv[i] * cv[i]) * (i % 3 == 0 ? -1.0f : 1.0f);
+
+          g_autoptr (FaTensor) x = device_tensor (xv, xd, 3, shape);
+          g_autoptr (FaTensor) c = device_tensor (cv, FA_DTYPE_F32, 2, table_shape);
+          g_autoptr (FaTensor) sn = device_tensor (sv, FA_DTYPE_F32, 2, table_shape);
+          g_autoptr (FaTensor) y = poisoned_device_tensor (yd, 3, shape);
+          FaTensor *out = in_place ? x : y;
+          g_assert_true (fa_op_rope (cuda, x, c, sn, out, (int) heads, &error));
+          g_assert_no_error (error);
+          g_autofree float *yv = download (out);
+
+          g_autofree double *ref = g_new (double, count);
+          fa_reference_rope (xv, cv, sv, ref, batch, n, heads, dim);
+          g_autofree char *what = g_strdup_printf ("rope %s→%s [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
+                                                   ", %" G_GINT64_FORMAT "×%" G_GINT64_FORMAT "]%s",
+                                                   fa_dtype_get_name (xd), fa_dtype_get_name (yd),
+                                                   batch, n, heads, dim, in_place ? " in place" : "");
+          check_close (what, yv, ref, count, pair_tolerance (xd, yd));
+
+          g_autoptr (FaTensor) cx = host_tensor (xv, FA_DTYPE_F32, 3, shape);
+          g_autoptr (FaTensor) cc = host_tensor (cv, FA_DTYPE_F32, 2, table_shape);
+          g_autoptr (FaTensor) cs = host_tensor (sv, FA_DTYPE_F32, 2, table_shape);
+          g_autoptr (FaTensor) cy = fa_tensor_new (cpu, FA_DTYPE_F32, 3, shape, &error);
+          g_assert_true (fa_op_rope (cpu, cx, cc, cs, cy, (int) heads, &error));
+          check_against_cpu (what, yv, cy, count, pair_tolerance (xd, yd));
+        }
+}
+
+static const gint64 token_shapes[][3] = {
+  { 1, 1, 1 }, { 2, 7, 33 }, { 3, 300, 96 }, { 2, 1560, 1536 },
+};
+
+static void
+test_modulate (Fixture *fixture, gconstpointer unused)
+{
+  if (!require_cuda ())
+    return;
+
+  for (guint p = 0; p < G_N_ELEMENTS (convert_pairs); p++)
+    for (guint s = 0; s < G_N_ELEMENTS (token_shapes); s++)
+      for (int in_place = 0; in_place <= (convert_pairs[p][0] == convert_pairs[p][1]); in_place++)
+        {
+          FaDType xd = convert_pairs[p][0], yd = convert_pairs[p][1];
+          const gint64 *shape = token_shapes[s];
+          gint64 batch = shape[0], dim = shape[2], count = shape[0] * shape[1] * shape[2];
+          gint64 table_shape[2] = { batch, dim };
+          g_autoptr (GError) error = NULL;
+          g_autofree float *xv = random_values (count, 420 + s, -4, 4, xd);
+          g_autofree float *scv = random_values (batch * dim, 430 + s, -1, 1, FA_DTYPE_F32);
+          g_autofree float *shv = random_values (batch * dim, 440 + s, -1, 1, FA_DTYPE_F32);
+
+          g_autoptr (FaTensor) x = device_tensor (xv, xd, 3, shape);
+          g_autoptr (FaTensor) sc = device_tensor (scv, FA_DTYPE_F32, 2, table_shape);
+          g_autoptr (FaTensor) sh = device_tensor (shv, FA_DTYPE_F32, 2, table_shape);
+          g_autoptr (FaTensor) y = poisoned_device_tensor (yd, 3, shape);
+          FaTensor *out = in_place ? x : y;
+          g_assert_true (fa_op_modulate (cuda, x, sc, sh, out, &error));
+          g_assert_no_error (error);
+          g_autofree float *yv = download (out);
+
+          g_autofree double *ref = g_new (double, count);
+          fa_reference_modulate (xv, scv, shv, ref, batch, shape[1], dim);
+          g_autofree char *what = g_strdup_printf ("modulate %s→%s [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
+                                                   ", %" G_GINT64_FORMAT "]%s",
+                                                   fa_dtype_get_name (xd), fa_dtype_get_name (yd),
+                                                   batch, shape[1], dim, in_place ? " in place" : "");
+          check_close (what, yv, ref, count, pair_tolerance (xd, yd));
+
+          g_autoptr (FaTensor) cx = host_tensor (xv, FA_DTYPE_F32, 3, shape);
+          g_autoptr (FaTensor) csc = host_tensor (scv, FA_DTYPE_F32, 2, table_shape);
+          g_autoptr (FaTensor) csh = host_tensor (shv, FA_DTYPE_F32, 2, table_shape);
+          g_autoptr (FaTensor) cy = fa_tensor_new (cpu, FA_DTYPE_F32, 3, shape, &error);
+          g_assert_true (fa_op_modulate (cpu, cx, csc, csh, cy, &error));
+          check_against_cpu (what, yv, cy, count, pair_tolerance (xd, yd));
+        }
+}
+
+static void
+test_gated_add (Fixture *fixture, gconstpointer unused)
+{
+  if (!require_cuda ())
+    return;
+
+  /* x the residual, a the branch: every pair of dtypes, with and without a
+   * gate, and a = x */
+  for (guint p = 0; p < G_N_ELEMENTS (convert_pairs); p++)
+    for (guint s = 0; s < G_N_ELEMENTS (token_shapes); s++)
+      for (int variant = 0; variant < 3; variant++)
+        {
+          FaDType xd = convert_pairs[p][0], ad = convert_pairs[p][1];
+          const gint64 *shape = token_shapes[s];
+          gint64 batch = shape[0], dim = shape[2], count = shape[0] * shape[1] * shape[2];
+          gint64 table_shape[2] = { batch, dim };
+          g_autoptr (GError) error = NULL;
+
+          if (variant == 2 && xd != ad)
+            continue;
+          g_autofree float *xv = random_values (count, 450 + s, -4, 4, xd);
+          g_autofree float *av = random_values (count, 460 + s, -2, 2, ad);
+          g_autofree float *gv = random_values (batch * dim, 470 + s, -1, 1, FA_DTYPE_F32);
+          const float *addend = variant == 2 ? xv : av;
+          const float *gate = variant == 1 ? NULL : gv;
+
+          g_autoptr (FaTensor) x = device_tensor (xv, xd, 3, shape);
+          g_autoptr (FaTensor) a = device_tensor (av, ad, 3, shape);
+          g_autoptr (FaTensor) g = device_tensor (gv, FA_DTYPE_F32, 2, table_shape);
+          g_assert_true (fa_op_gated_add (cuda, x, variant == 2 ? x : a, gate ? g : NULL, &error));
+          g_assert_no_error (error);
+          g_autofree float *yv = download (x);
+
+          g_autofree double *ref = g_new (double, count);
+          fa_reference_gated_add (xv, addend, gate, ref, batch, shape[1], dim);
+          g_autofree char *what = g_strdup_printf ("gated_add x %s a %s [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
+                                                   ", %" G_GINT64_FORMAT "] %s",
+                                                   fa_dtype_get_name (xd), fa_dtype_get_name (ad),
+                                                   batch, shape[1], dim,
+                                                   variant == 0 ? "gated" : variant == 1 ? "plain" : "a = x");
+          check_close (what, yv, ref, count, pair_tolerance (xd, xd));
+
+          g_autoptr (FaTensor) cx = host_tensor (xv, FA_DTYPE_F32, 3, shape);
+          g_autoptr (FaTensor) ca = host_tensor (addend, FA_DTYPE_F32, 3, shape);
+          g_autoptr (FaTensor) cg = host_tensor (gv, FA_DTYPE_F32, 2, table_shape);
+          g_assert_true (fa_op_gated_add (cpu, cx, variant == 2 ? cx : ca, gate ? cg : NULL, &error));
+          check_against_cpu (what, yv, cx, count, pair_tolerance (xd, xd));
+        }
+}
+
+typedef struct {
+  gint64 video[5]; /* B, C, F, H, W */
+  int patch[3];
+} PatchShape;
+
+static const PatchShape patch_shapes[] = {
+  { { 1, 1, 1, 1, 1 }, { 1, 1, 1 } },
+  { { 1, 16, 1, 4, 6 }, { 1, 2, 2 } },
+  { { 2, 16, 21, 60, 104 }, { 1, 2, 2 } }, /* Wan 480p latents */
+  { { 2, 3, 4, 6, 9 }, { 2, 3, 3 } },
+  { { 1, 5, 6, 4, 4 }, { 3, 2, 1 } },
+};
+
+/* Exact: the values are ones both dtypes hold, and a permutation moves them
+ * without arithmetic. */
+static void
+check_equal (const char *what, const float *y, const double *ref, gint64 n)
+{
+  for (gint64 i = 0; i < n; i++)
+    if (!((double) y[i] == ref[i]))
+      {
+        g_test_fail_printf ("%s: element %" G_GINT64_FORMAT " is %.9g, expected %.9g", what, i,
+                            y[i], ref[i]);
+        return;
+      }
+}
+
+static void
+test_patchify (Fixture *fixture, gconstpointer unused)
+{
+  if (!require_cuda ())
+    return;
+
+  for (guint p = 0; p < G_N_ELEMENTS (convert_pairs); p++)
+    for (guint i = 0; i < G_N_ELEMENTS (patch_shapes); i++)
+      for (int back = 0; back <= 1; back++)
+        {
+          const PatchShape *s = &patch_shapes[i];
+          FaDType from = convert_pairs[p][0], to = convert_pairs[p][1];
+          gint64 tokens_n = s->video[2] / s->patch[0] * (s->video[3] / s->patch[1]) *
+                            (s->video[4] / s->patch[2]);
+          gint64 token_shape[3] = { s->video[0], tokens_n,
+                                    s->video[1] * s->patch[0] * s->patch[1] * s->patch[2] };
+          gint64 count = token_shape[0] * token_shape[1] * token_shape[2];
+          g_autoptr (GError) error = NULL;
+          /* bf16 values, which both dtypes hold exactly */
+          g_autofree float *values = random_values (count, 480 + i, -1, 1, FA_DTYPE_BF16);
+          g_autofree double *ref = g_new (double, count);
+          g_autofree float *yv = NULL;
+
+          if (!back)
+            {
+              g_autoptr (FaTensor) video = device_tensor (values, from, 5, s->video);
+              g_autoptr (FaTensor) tokens = poisoned_device_tensor (to, 3, token_shape);
+              g_assert_true (fa_op_patchify (cuda, video, tokens, s->patch, &error));
+              g_assert_no_error (error);
+              yv = download (tokens);
+              fa_reference_patchify (values, ref, s->video[0], s->video[1], s->video[2],
+                                     s->video[3], s->video[4], s->patch[0], s->patch[1],
+                                     s->patch[2]);
+            }
+          else
+            {
+              g_autoptr (FaTensor) tokens = device_tensor (values, from, 3, token_shape);
+              g_autoptr (FaTensor) video = poisoned_device_tensor (to, 5, s->video);
+              g_assert_true (fa_op_unpatchify (cuda, tokens, video, s->patch, &error));
+              g_assert_no_error (error);
+              yv = download (video);
+              fa_reference_unpatchify (values, ref, s->video[0], s->video[1], s->video[2],
+                                       s->video[3], s->video[4], s->patch[0], s->patch[1],
+                                       s->patch[2]);
+            }
+          g_autofree char *what = g_strdup_printf (
+            "%s %s→%s video [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
+            ", %" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "] patch [%d, %d, %d]",
+            back ? "unpatchify" : "patchify", fa_dtype_get_name (from), fa_dtype_get_name (to),
+            s->video[0], s->video[1], s->video[2], s->video[3], s->video[4], s->patch[0],
+            s->patch[1], s->patch[2]);
+          check_equal (what, yv, ref, count);
+        }
+}
+
+static void
+test_transformer_errors (Fixture *fixture, gconstpointer unused)
+{
+  if (!require_cuda ())
+    return;
+
+  const gint64 shape[3] = { 1, 4, 8 }, table_shape[2] = { 1, 8 }, rope_shape[2] = { 4, 2 };
+  g_autofree float *v = random_values (32, 5, -1, 1, FA_DTYPE_F32);
+  g_autoptr (FaTensor) x16 = device_tensor (v, FA_DTYPE_F16, 3, shape);
+  g_autoptr (FaTensor) x = device_tensor (v, FA_DTYPE_F32, 3, shape);
+  g_autoptr (FaTensor) y = poisoned_device_tensor (FA_DTYPE_F32, 3, shape);
+  g_autoptr (FaTensor) y16 = poisoned_device_tensor (FA_DTYPE_F16, 3, shape);
+  g_autoptr (FaTensor) table = device_tensor (v, FA_DTYPE_F32, 2, table_shape);
+  g_autoptr (FaTensor) rope = device_tensor (v, FA_DTYPE_F32, 2, rope_shape);
+  g_autoptr (FaTensor) host = host_tensor (v, FA_DTYPE_F32, 3, shape);
+  GError *error = NULL;
+
+  g_assert_false (fa_op_rope (cuda, x16, rope, rope, y, 2, &error));
+  fa_test_assert_error_message (error, FA_ERROR, FA_ERROR_DTYPE, "x is f16");
+  g_clear_error (&error);
+  g_assert_false (fa_op_modulate (cuda, x, table, table, x16, &error));
+  fa_test_assert_error_message (error, FA_ERROR, FA_ERROR_DTYPE, "y is f16");
+  g_clear_error (&error);
+  g_assert_false (fa_op_gated_add (cuda, x, x16, table, &error));
+  fa_test_assert_error_message (error, FA_ERROR, FA_ERROR_DTYPE, "a is f16");
+  g_clear_error (&error);
+  g_assert_false (fa_op_attention (cuda, x16, x16, x16, y16, 2, 1.0f, NULL, &error));
+  fa_test_assert_error_message (error, FA_ERROR, FA_ERROR_DTYPE, "not f16");
+  g_clear_error (&error);
+  g_assert_false (fa_op_attention (cuda, x, x, x, host, 2, 1.0f, NULL, &error));
+  fa_test_assert_error_message (error, FA_ERROR, FA_ERROR_DEVICE, "attention: out is on cpu");
+  g_clear_error (&error);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -909,6 +1494,8 @@ main (int argc, char **argv)
     cuda_skip_reason = g_strdup (error->message);
   else
     g_test_message ("testing on %s", fa_backend_get_description (cuda));
+  /* the fixture makes one per test */
+  g_clear_pointer (&cuda, fa_backend_unref);
 
 #define ADD(path, func) g_test_add (path, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
   ADD ("/cuda/kernel-args", test_kernel_args);
@@ -927,6 +1514,14 @@ main (int argc, char **argv)
   ADD ("/cuda/in-place", test_in_place);
   ADD ("/cuda/errors", test_errors);
   ADD ("/cuda/memory", test_memory);
+  ADD ("/cuda/attention", test_attention);
+  ADD ("/cuda/attention-hook", test_attention_hook);
+  ADD ("/cuda/attention-hook-error", test_attention_hook_error);
+  ADD ("/cuda/rope", test_rope);
+  ADD ("/cuda/modulate", test_modulate);
+  ADD ("/cuda/gated-add", test_gated_add);
+  ADD ("/cuda/patchify", test_patchify);
+  ADD ("/cuda/transformer-errors", test_transformer_errors);
 #undef ADD
 
   int status = g_test_run ();

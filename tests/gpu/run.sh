@@ -5,11 +5,13 @@
 #  1. builds kernels/cuda with nvcc and tests/gpu/test-kernels.c with gcc
 #     (the CPU references with a naive GEMM: no OpenBLAS needed);
 #  2. runs it: every CUDA kernel against float64 and the CPU kernels, then
-#     the benchmark (GEMM TFLOP/s, elementwise and norm GB/s);
+#     the benchmark (GEMM and flash-attention TFLOP/s, elementwise and norm
+#     GB/s);
 #  3. if meson and the GLib, json-glib, GStreamer and OpenBLAS development
 #     files are there, builds the whole engine in build-gpu/ with
 #     -Dcuda=enabled, runs `meson test --suite cuda --suite engine` and
-#     `flowanchor bench ops --backend cuda`;
+#     `flowanchor bench ops --backend cuda` and `bench dit` at the 1.3B
+#     shapes (81×480×832, batch 1 and 4);
 #  4. ends with the summary table and one verdict line.
 #
 # Usage: tests/gpu/run.sh [--quick] [--no-bench]     (options go to test-kernels)
@@ -123,6 +125,11 @@ run_meson_suites () {
   # The same ops through the engine API (validation, backend dispatch), as an
   # application calls them.
   "$dir/app/cli/flowanchor" bench ops --backend cuda > "$LOG_DIR/bench-ops.txt" 2>&1 || status=1
+  # The DiT at the 1.3B shapes with random weights: one clip of 81×480×832,
+  # then one FlowEdit step's batch of 4.
+  { "$dir/app/cli/flowanchor" bench dit --random-weights --device cuda --batch 1 &&
+    "$dir/app/cli/flowanchor" bench dit --random-weights --device cuda --batch 4 --repeat 2; } \
+    >> "$LOG_DIR/bench-ops.txt" 2>&1 || status=1
   cat "$LOG_DIR/bench-ops.txt"
   return $status
 }

@@ -8,10 +8,12 @@
  * addresses off the 16-byte grid, sizes past one launch's threads), with
  * outputs poisoned with NaN so that an unwritten element fails. Relative
  * error is max|y − ref| / max|ref|; f32 must agree to 1e-5, bf16 and every
- * linear (bf16 operands) to 1e-2; NaN never passes. Then a benchmark: cuBLAS
- * bf16 GEMM TFLOP/s at the Wan shapes and elementwise / norm GB/s on a
- * [32760, 1536] tensor, median of timed repetitions after warm-up, each
- * result checked too.
+ * linear (bf16 operands) to 1e-2; NaN never passes. The transformer ops
+ * (attention, RoPE, modulation, gated add, patchify) follow, then a
+ * benchmark: cuBLAS bf16 GEMM TFLOP/s at the Wan shapes, elementwise / norm
+ * GB/s on a [32760, 1536] tensor and flash attention TFLOP/s (8192 tokens,
+ * and the full 32760 of Wan2.1-1.3B at 480p without --quick), median of
+ * timed repetitions after warm-up, each result checked too.
  *
  * Exit status: 0 all passed, 1 a check failed, 77 no usable CUDA device.
  * Usage: test-kernels [--no-bench] [--quick]
@@ -596,6 +598,308 @@ check_linear (int64_t m, int64_t k, int64_t n, FaDType xd, FaDType wd, FaDType y
     free (ref_rounded);
 }
 
+/* ---- transformer ops ---- */
+
+static double
+pair_tolerance (FaDType in, FaDType out)
+{
+  return in == FA_DTYPE_F32 && out == FA_DTYPE_F32 ? F32_TOLERANCE : BF16_TOLERANCE;
+}
+
+/* The flash kernel (head_dim a multiple of 8 up to 128), or else the
+ * explicit cuBLAS path in f32 (logits checked too). */
+static void
+check_attention (FaDType dtype, int64_t batch, int64_t n, int64_t m, int64_t heads,
+                 int64_t head_dim, uint64_t seed)
+{
+  char shape[64], name[64];
+  const int64_t width = heads * head_dim, nq = batch * n * width, nk = batch * m * width;
+  const float scale = 1.0f / sqrtf ((float) head_dim);
+  const int flash = fa_cuda_attention_supports (head_dim);
+  float *q = random_values (nq, seed, -2, 2, dtype);
+  float *k = random_values (nk, seed + 1, -2, 2, dtype);
+  float *v = random_values (nk, seed + 2, -1, 1, dtype);
+  float *y_cpu = xmalloc ((size_t) nq * sizeof (float));
+  float *scratch = xmalloc ((size_t) fa_cpu_attention_scratch_floats (n, m) * sizeof (float));
+  double *ref = xmalloc ((size_t) nq * sizeof (double));
+  void *dq = upload (q, dtype, nq, 0);
+  void *dk = upload (k, dtype, nk, 0);
+  void *dv = upload (v, dtype, nk, 0);
+  void *dy = poisoned (dtype, nq, 0);
+  int ok = 1;
+
+  if (fa_reference_attention (q, k, v, ref, batch, n, m, heads, head_dim, scale) != 0)
+    die ("out of host memory for the attention reference");
+  for (int64_t b = 0; b < batch; b++)
+    fa_cpu_attention_f32 (q + b * n * width, k + b * m * width, v + b * m * width,
+                          y_cpu + b * n * width, n, m, heads, head_dim, scale, scratch);
+
+  snprintf (shape, sizeof shape, "[%lld,%lld]x%lld h%lld d%lld", (long long) batch, (long long) n,
+            (long long) m, (long long) heads, (long long) head_dim);
+  snprintf (name, sizeof name, "attention (%s)", flash ? "flash" : "explicit");
+  if (flash)
+    ok = launched (fa_cuda_attention (dtype, dq, dk, dv, dy, batch, n, m, heads, head_dim, scale,
+                                      stream), name);
+  else if (dtype != FA_DTYPE_F32)
+    die ("check_attention: the explicit path takes f32");
+  else
+    {
+      /* one batch element at a time, the logits checked on the way */
+      float *logits = dev_alloc ((size_t) (heads * n * m) * sizeof (float));
+      double *ref_logits = xmalloc ((size_t) (heads * n * m) * sizeof (double));
+      FaCudaStatus status;
+      double logits_err = 0;
+
+      for (int64_t b = 0; ok && b < batch; b++)
+        {
+          if (fa_cuda_attention_logits (blas, stream, (const float *) dq + b * n * width,
+                                        (const float *) dk + b * m * width, logits, n, m, heads,
+                                        head_dim, scale, &status) != 0)
+            {
+              printf ("  FAIL %s: %s failed\n", name, status.call);
+              ok = 0;
+              break;
+            }
+          float *seen = download (logits, FA_DTYPE_F32, heads * n * m);
+          fa_reference_attention_logits (q + b * n * width, k + b * m * width, ref_logits, n, m,
+                                         heads, head_dim, scale);
+          logits_err = fmax (logits_err, relative_error (seen, ref_logits, heads * n * m));
+          free (seen);
+          if (fa_cuda_attention_apply (blas, stream, logits, (const float *) dv + b * m * width,
+                                       (float *) dy + b * n * width, n, m, heads, head_dim,
+                                       &status) != 0)
+            {
+              printf ("  FAIL %s: %s failed\n", name, status.call);
+              ok = 0;
+            }
+        }
+      record ("attention logits (cuBLAS)", dtype_name (dtype), shape, ok ? logits_err : INFINITY,
+              NAN, F32_TOLERANCE);
+      free (ref_logits);
+    }
+  if (ok)
+    {
+      float *y = download (dy, dtype, nq);
+      record (name, dtype_name (dtype), shape, relative_error (y, ref, nq),
+              relative_error_f (y, y_cpu, nq), tolerance_for (dtype));
+      free (y);
+    }
+  else
+    record (name, dtype_name (dtype), shape, INFINITY, INFINITY, tolerance_for (dtype));
+
+  dev_free_all ();
+  free (q), free (k), free (v), free (y_cpu), free (scratch), free (ref);
+}
+
+typedef enum { TOKEN_ROPE, TOKEN_MODULATE, TOKEN_GATED_ADD, TOKEN_ADD } TokenOp;
+
+static const char *const token_op_names[] = { "rope", "modulate", "gated_add", "gated_add (no gate)" };
+
+/* x [batch, n, width] → y in another (or the same) dtype; for the gated
+ * add, x is the residual (in_dtype) and a the branch (out_dtype). */
+static void
+check_token_op (TokenOp op, FaDType xd, FaDType yd, int64_t batch, int64_t n, int64_t heads,
+                int64_t head_dim, uint64_t seed)
+{
+  char shape[64], label[24];
+  const int64_t width = heads * head_dim, count = batch * n * width, half = head_dim / 2;
+  float *x = random_values (count, seed, -3, 3, xd);
+  float *a = random_values (count, seed + 1, -2, 2, yd);
+  float *t1 = random_values (op == TOKEN_ROPE ? n * half : batch * width, seed + 2, -1, 1,
+                             FA_DTYPE_F32);
+  float *t2 = random_values (op == TOKEN_ROPE ? n * half : batch * width, seed + 3, -1, 1,
+                             FA_DTYPE_F32);
+  float *y_cpu = xmalloc ((size_t) count * sizeof (float));
+  double *ref = xmalloc ((size_t) count * sizeof (double));
+  void *dx = upload (x, xd, count, 0);
+  void *da = upload (a, yd, count, 0);
+  void *d1 = upload (t1, FA_DTYPE_F32, op == TOKEN_ROPE ? n * half : batch * width, 0);
+  void *d2 = upload (t2, FA_DTYPE_F32, op == TOKEN_ROPE ? n * half : batch * width, 0);
+  void *dy = poisoned (yd, count, 0);
+  cudaError_t status;
+  FaDType out_dtype = yd;
+  void *result = dy;
+
+  switch (op)
+    {
+    case TOKEN_ROPE:
+      status = fa_cuda_rope (xd, dx, d1, d2, yd, dy, batch, n, heads, head_dim, stream);
+      fa_reference_rope (x, t1, t2, ref, batch, n, heads, head_dim);
+      fa_cpu_rope_f32 (x, t1, t2, y_cpu, batch, n, heads, head_dim);
+      break;
+    case TOKEN_MODULATE:
+      status = fa_cuda_modulate (xd, dx, d1, d2, yd, dy, batch, n, width, stream);
+      fa_reference_modulate (x, t1, t2, ref, batch, n, width);
+      fa_cpu_modulate_f32 (x, t1, t2, y_cpu, batch, n, width);
+      break;
+    case TOKEN_GATED_ADD:
+    case TOKEN_ADD:
+    default:
+      {
+        const float *gate = op == TOKEN_GATED_ADD ? t1 : NULL;
+        status = fa_cuda_gated_add (xd, dx, yd, da, op == TOKEN_GATED_ADD ? d1 : NULL, batch, n,
+                                    width, stream);
+        fa_reference_gated_add (x, a, gate, ref, batch, n, width);
+        memcpy (y_cpu, x, (size_t) count * sizeof (float));
+        fa_cpu_gated_add_f32 (y_cpu, a, gate, batch, n, width);
+        out_dtype = xd;
+        result = dx;
+      }
+      break;
+    }
+
+  snprintf (shape, sizeof shape, "[%lld, %lld, %lld]", (long long) batch, (long long) n,
+            (long long) width);
+  snprintf (label, sizeof label, "%s to %s", dtype_name (xd), dtype_name (yd));
+  if (launched (status, token_op_names[op]))
+    {
+      float *y = download (result, out_dtype, count);
+      record (token_op_names[op], label, shape, relative_error (y, ref, count),
+              relative_error_f (y, y_cpu, count), pair_tolerance (xd, out_dtype));
+      free (y);
+    }
+  else
+    record (token_op_names[op], label, shape, INFINITY, INFINITY, pair_tolerance (xd, out_dtype));
+
+  dev_free_all ();
+  free (x), free (a), free (t1), free (t2), free (y_cpu), free (ref);
+}
+
+/* Both directions; exact (bf16 values, which both dtypes hold). */
+static void
+check_patchify (int back, FaDType from, FaDType to, const int64_t video[5], const int patch[3],
+                uint64_t seed)
+{
+  char shape[64], label[24];
+  const char *name = back ? "unpatchify (exact)" : "patchify (exact)";
+  const int64_t count = video[0] * video[1] * video[2] * video[3] * video[4];
+  float *values = random_values (count, seed, -1, 1, FA_DTYPE_BF16);
+  float *y_cpu = xmalloc ((size_t) count * sizeof (float));
+  double *ref = xmalloc ((size_t) count * sizeof (double));
+  void *src = upload (values, from, count, 0);
+  void *dst = poisoned (to, count, 0);
+  cudaError_t status;
+
+  if (back)
+    {
+      status = fa_cuda_unpatchify (from, src, to, dst, video, patch, stream);
+      fa_reference_unpatchify (values, ref, video[0], video[1], video[2], video[3], video[4],
+                               patch[0], patch[1], patch[2]);
+      fa_cpu_unpatchify (values, y_cpu, sizeof (float), video, patch);
+    }
+  else
+    {
+      status = fa_cuda_patchify (from, src, to, dst, video, patch, stream);
+      fa_reference_patchify (values, ref, video[0], video[1], video[2], video[3], video[4],
+                             patch[0], patch[1], patch[2]);
+      fa_cpu_patchify (values, y_cpu, sizeof (float), video, patch);
+    }
+
+  snprintf (shape, sizeof shape, "[%lld,%lld,%lld,%lld,%lld]/%d%d%d", (long long) video[0],
+            (long long) video[1], (long long) video[2], (long long) video[3], (long long) video[4],
+            patch[0], patch[1], patch[2]);
+  snprintf (label, sizeof label, "%s to %s", dtype_name (from), dtype_name (to));
+  if (launched (status, name))
+    {
+      float *y = download (dst, to, count);
+      record (name, label, shape, relative_error (y, ref, count), relative_error_f (y, y_cpu, count),
+              0.0);
+      free (y);
+    }
+  else
+    record (name, label, shape, INFINITY, INFINITY, 0.0);
+
+  dev_free_all ();
+  free (values), free (y_cpu), free (ref);
+}
+
+static void
+run_transformer_checks (uint64_t seed)
+{
+  static const FaDType dtypes[] = { FA_DTYPE_F32, FA_DTYPE_BF16 };
+  static const int64_t attention_shapes[][5] = {
+    /* batch, n, m, heads, head_dim */
+    { 1, 1, 1, 1, 32 }, { 2, 7, 13, 2, 64 }, { 1, 300, 512, 3, 128 }, { 2, 65, 130, 2, 40 },
+    { 3, 5, 512, 1, 128 }, { 1, 130, 64, 3, 8 }, { 1, 1000, 1000, 2, 128 },
+  };
+  static const int64_t explicit_shapes[][5] = {
+    { 1, 33, 70, 2, 12 }, { 2, 20, 50, 1, 160 }, { 1, 300, 512, 3, 128 },
+  };
+  static const int64_t token_shapes[][4] = {
+    /* batch, n, heads, head_dim */
+    { 1, 1, 1, 2 }, { 2, 7, 3, 64 }, { 2, 1560, 12, 128 },
+  };
+  static const int64_t videos[][5] = {
+    { 1, 1, 1, 1, 1 }, { 1, 16, 1, 4, 6 }, { 2, 3, 4, 6, 9 }, { 1, 16, 21, 60, 104 },
+  };
+  static const int patches[][3] = { { 1, 1, 1 }, { 1, 2, 2 }, { 2, 3, 3 }, { 1, 2, 2 } };
+  int n_attention = (int) (sizeof attention_shapes / sizeof attention_shapes[0]);
+
+  if (quick)
+    n_attention--;
+
+  printf ("== attention (flash kernel; explicit cuBLAS path in f32)\n");
+  for (int d = 0; d < 2; d++)
+    for (int s = 0; s < n_attention; s++)
+      check_attention (dtypes[d], attention_shapes[s][0], attention_shapes[s][1],
+                       attention_shapes[s][2], attention_shapes[s][3], attention_shapes[s][4],
+                       seed++);
+  for (int s = 0; s < (int) (sizeof explicit_shapes / sizeof explicit_shapes[0]); s++)
+    {
+      const int64_t *e = explicit_shapes[s];
+      if (fa_cuda_attention_supports (e[4]))
+        {
+          /* the explicit path at a flash-able size too: call it directly */
+          char shape[64];
+          const int64_t width = e[3] * e[4], nq = e[0] * e[1] * width, nk = e[0] * e[2] * width;
+          const float scale = 1.0f / sqrtf ((float) e[4]);
+          float *q = random_values (nq, seed, -2, 2, FA_DTYPE_F32);
+          float *k = random_values (nk, seed + 1, -2, 2, FA_DTYPE_F32);
+          float *v = random_values (nk, seed + 2, -1, 1, FA_DTYPE_F32);
+          double *ref = xmalloc ((size_t) nq * sizeof (double));
+          void *dq = upload (q, FA_DTYPE_F32, nq, 0), *dk = upload (k, FA_DTYPE_F32, nk, 0);
+          void *dv = upload (v, FA_DTYPE_F32, nk, 0), *dy = poisoned (FA_DTYPE_F32, nq, 0);
+          float *logits = dev_alloc ((size_t) (e[3] * e[1] * e[2]) * sizeof (float));
+          FaCudaStatus status;
+          int ok = 1;
+
+          seed += 3;
+          fa_reference_attention (q, k, v, ref, e[0], e[1], e[2], e[3], e[4], scale);
+          for (int64_t b = 0; ok && b < e[0]; b++)
+            ok = fa_cuda_attention_logits (blas, stream, (const float *) dq + b * e[1] * width,
+                                           (const float *) dk + b * e[2] * width, logits, e[1],
+                                           e[2], e[3], e[4], scale, &status) == 0 &&
+                 fa_cuda_attention_apply (blas, stream, logits, (const float *) dv + b * e[2] * width,
+                                          (float *) dy + b * e[1] * width, e[1], e[2], e[3], e[4],
+                                          &status) == 0;
+          snprintf (shape, sizeof shape, "[%lld,%lld]x%lld h%lld d%lld", (long long) e[0],
+                    (long long) e[1], (long long) e[2], (long long) e[3], (long long) e[4]);
+          float *y = ok ? download (dy, FA_DTYPE_F32, nq) : NULL;
+          record ("attention (explicit)", "f32", shape, ok ? relative_error (y, ref, nq) : INFINITY,
+                  NAN, F32_TOLERANCE);
+          free (y), free (q), free (k), free (v), free (ref);
+          dev_free_all ();
+        }
+      else
+        check_attention (FA_DTYPE_F32, e[0], e[1], e[2], e[3], e[4], seed++);
+    }
+
+  printf ("== rope, modulate, gated_add (every pair of f32 and bf16)\n");
+  for (int op = TOKEN_ROPE; op <= TOKEN_ADD; op++)
+    for (int from = 0; from < 2; from++)
+      for (int to = 0; to < 2; to++)
+        for (int s = 0; s < (int) (sizeof token_shapes / sizeof token_shapes[0]); s++)
+          check_token_op ((TokenOp) op, dtypes[from], dtypes[to], token_shapes[s][0],
+                          token_shapes[s][1], token_shapes[s][2], token_shapes[s][3], seed++);
+
+  printf ("== patchify, unpatchify (exact)\n");
+  for (int back = 0; back <= 1; back++)
+    for (int from = 0; from < 2; from++)
+      for (int to = 0; to < 2; to++)
+        for (int s = 0; s < (int) (sizeof videos / sizeof videos[0]); s++)
+          check_patchify (back, dtypes[from], dtypes[to], videos[s], patches[s], seed++);
+}
+
 static void
 run_checks (void)
 {
@@ -651,6 +955,8 @@ run_checks (void)
     for (int combo = 0; combo < 16; combo++)
       check_linear (mkn[s][0], mkn[s][1], mkn[s][2], dtypes[combo & 1], dtypes[(combo >> 1) & 1],
                     dtypes[(combo >> 2) & 1], (combo >> 3) & 1, seed++);
+
+  run_transformer_checks (seed);
 }
 
 /* ---- benchmark ---- */
@@ -670,7 +976,7 @@ static int n_bench;
 
 typedef enum {
   BENCH_LINEAR, BENCH_GELU, BENCH_SILU, BENCH_ADD_ROW, BENCH_MUL, BENCH_LAYER_NORM,
-  BENCH_RMS_NORM, BENCH_SOFTMAX, BENCH_CONVERT,
+  BENCH_RMS_NORM, BENCH_SOFTMAX, BENCH_CONVERT, BENCH_ATTENTION,
 } BenchKind;
 
 typedef struct {
@@ -679,6 +985,9 @@ typedef struct {
   const void *a, *b, *c;
   void *y;
   int64_t m, k, n;
+  /* attention: batch 1, m queries, k keys, heads × head_dim = n */
+  int64_t heads, head_dim;
+  float scale;
 } BenchCall;
 
 static void
@@ -703,6 +1012,7 @@ bench_launch (const BenchCall *call)
     case BENCH_RMS_NORM: status = fa_cuda_rms_norm (call->dtype, call->a, call->b, call->y, call->m, call->n, 1e-6f, stream); break;
     case BENCH_SOFTMAX: status = fa_cuda_softmax (call->dtype, call->a, call->y, call->m, call->n, stream); break;
     case BENCH_CONVERT: status = fa_cuda_convert (call->a, call->dtype, call->y, call->dtype2, call->m * call->n, stream); break;
+    case BENCH_ATTENTION: status = fa_cuda_attention (call->dtype, call->a, call->b, call->c, call->y, 1, call->m, call->k, call->heads, call->head_dim, call->scale, stream); break;
     default: break;
     }
   if (status != cudaSuccess)
@@ -791,7 +1101,8 @@ bench_gemm (int64_t m, int64_t k, int64_t n, int with_bias, const char *label)
   void *w = random_bf16_device (n * k, 12, -1, 1);
   void *bias = random_bf16_device (n, 13, -1, 1);
   void *y = dev_alloc ((size_t) (m * n) * 2);
-  BenchCall call = { BENCH_LINEAR, FA_DTYPE_BF16, FA_DTYPE_BF16, x, w, with_bias ? bias : NULL, y, m, k, n };
+  BenchCall call = { .kind = BENCH_LINEAR, .dtype = FA_DTYPE_BF16, .dtype2 = FA_DTYPE_BF16, .a = x,
+                     .b = w, .c = with_bias ? bias : NULL, .y = y, .m = m, .k = k, .n = n };
 
   CUDA_CHECK (cudaMemsetAsync (y, 0xff, (size_t) (m * n) * 2, stream)); /* NaN poison */
   double ms = time_call (&call, 3, 15);
@@ -840,7 +1151,8 @@ bench_memory_op (BenchKind kind, const char *op, FaDType dtype, int64_t rows, in
   void *db = upload (b, dtype, nb, 0);
   void *dc = upload (c, dtype, cols, 0);
   void *dy = poisoned (out_dtype, n, 0);
-  BenchCall call = { kind, dtype, out_dtype, dx, db, dc, dy, rows, 0, cols };
+  BenchCall call = { .kind = kind, .dtype = dtype, .dtype2 = out_dtype, .a = dx, .b = db, .c = dc,
+                     .y = dy, .m = rows, .k = 0, .n = cols };
   double bytes = (double) n * (double) (es + os);
 
   if (kind == BENCH_MUL)
@@ -905,6 +1217,53 @@ bench_memory_op (BenchKind kind, const char *op, FaDType dtype, int64_t rows, in
   dev_free_all ();
 }
 
+/* Flash attention, one batch element: TFLOP/s counted as 4·n·m·width (the
+ * two products), and 4 query rows spread over n checked against float64. */
+static void
+bench_attention (FaDType dtype, int64_t n, int64_t m, int64_t heads, int64_t head_dim, int warmup,
+                 int reps)
+{
+  char shape[40], op[48];
+  const int64_t width = heads * head_dim;
+  const float scale = 1.0f / sqrtf ((float) head_dim);
+  float *q = random_values (n * width, 31, -2, 2, dtype);
+  float *k = random_values (m * width, 32, -2, 2, dtype);
+  float *v = random_values (m * width, 33, -1, 1, dtype);
+  void *dq = upload (q, dtype, n * width, 0);
+  void *dk = upload (k, dtype, m * width, 0);
+  void *dv = upload (v, dtype, m * width, 0);
+  void *dy = poisoned (dtype, n * width, 0);
+  BenchCall call = { .kind = BENCH_ATTENTION, .dtype = dtype, .dtype2 = dtype, .a = dq, .b = dk,
+                     .c = dv, .y = dy, .m = n, .k = m, .n = width, .heads = heads,
+                     .head_dim = head_dim, .scale = scale };
+
+  double ms = time_call (&call, warmup, reps);
+  snprintf (shape, sizeof shape, "%lldx%lld h%lld d%lld", (long long) n, (long long) m,
+            (long long) heads, (long long) head_dim);
+  snprintf (op, sizeof op, "flash attention");
+  bench_record (op, dtype_name (dtype), shape, ms,
+                4.0 * (double) n * (double) m * (double) width / (ms * 1e-3) / 1e12, "TFLOP/s");
+
+  float *y = download (dy, dtype, n * width);
+  double *ref = xmalloc ((size_t) width * sizeof (double));
+  double max_diff = 0, max_ref = 0;
+  for (int s = 0; s < 4; s++)
+    {
+      int64_t row = s * (n - 1) / 3;
+      if (fa_reference_attention (q + row * width, k, v, ref, 1, 1, m, heads, head_dim, scale) != 0)
+        die ("out of host memory for the attention reference");
+      for (int64_t j = 0; j < width; j++)
+        {
+          float got = y[row * width + j];
+          max_diff = isfinite (got) ? fmax (max_diff, fabs (got - ref[j])) : INFINITY;
+          max_ref = fmax (max_ref, fabs (ref[j]));
+        }
+    }
+  record (op, dtype_name (dtype), shape, max_diff / fmax (max_ref, 1e-30), NAN, tolerance_for (dtype));
+  free (q), free (k), free (v), free (y), free (ref);
+  dev_free_all ();
+}
+
 static void
 run_bench (void)
 {
@@ -927,6 +1286,12 @@ run_bench (void)
   bench_memory_op (BENCH_RMS_NORM, "rms_norm (weight)", FA_DTYPE_BF16, tokens, dim);
   bench_memory_op (BENCH_SOFTMAX, "softmax", FA_DTYPE_BF16, tokens, dim);
   bench_memory_op (BENCH_CONVERT, "convert f32 to bf16", FA_DTYPE_F32, tokens, dim);
+
+  /* self-attention: 12 heads of 128 */
+  bench_attention (FA_DTYPE_BF16, 8192, 8192, 12, 128, 2, 10);
+  bench_attention (FA_DTYPE_F32, 8192, 8192, 12, 128, 2, 10);
+  if (!quick)
+    bench_attention (FA_DTYPE_BF16, tokens, tokens, 12, 128, 1, 3);
 }
 
 /* ---- main ---- */
