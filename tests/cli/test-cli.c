@@ -44,7 +44,9 @@ run_cli (Run *run, const char *const *env_extra, ...)
   g_spawn_sync (NULL, (char **) argv->pdata, env, G_SPAWN_DEFAULT, NULL, NULL, &run->out, &run->err,
                 &wait_status, &error);
   g_assert_no_error (error);
-  g_assert_true (WIFEXITED (wait_status));
+  if (!WIFEXITED (wait_status))
+    g_error ("%s %s died (wait status %d); its stderr:\n%s", (char *) argv->pdata[0],
+             (char *) argv->pdata[1], wait_status, run->err);
   run->status = WEXITSTATUS (wait_status);
 }
 
