@@ -5,8 +5,39 @@
 #pragma once
 
 #include <glib.h>
+#include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
+
+/* A fresh folder under the temporary directory ("name-XXXXXX"). */
+static inline char *
+fa_test_make_folder (const char *template_name)
+{
+  g_autoptr (GError) error = NULL;
+  char *dir = g_dir_make_tmp (template_name, &error);
+  g_assert_no_error (error);
+  return dir;
+}
+
+/* Deletes @path and everything below it (without following links). */
+static inline void
+fa_test_remove_tree (const char *path)
+{
+  if (g_file_test (path, G_FILE_TEST_IS_DIR) && !g_file_test (path, G_FILE_TEST_IS_SYMLINK))
+    {
+      g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
+      const char *name;
+
+      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+        {
+          g_autofree char *child = g_build_filename (path, name, NULL);
+          fa_test_remove_tree (child);
+        }
+      g_rmdir (path);
+    }
+  else
+    g_unlink (path);
+}
 
 /* Deterministic uniform values in [lo, hi). */
 static inline void

@@ -93,14 +93,6 @@ make_model_folder (void)
 }
 
 static void
-remove_tree (const char *path)
-{
-  g_autofree char *quoted = g_shell_quote (path);
-  g_autofree char *command = g_strdup_printf ("rm -rf %s", quoted);
-  g_assert_true (g_spawn_command_line_sync (command, NULL, NULL, NULL, NULL));
-}
-
-static void
 test_version_and_usage (void)
 {
   g_auto (Run) version = { 0 }, none = { 0 }, unknown = { 0 }, help = { 0 };
@@ -161,7 +153,7 @@ test_inspect_file_set_and_folder (void)
   g_assert_null (strstr (summary.out, "scale_shift_table"));
   g_assert_nonnull (strstr (summary.out, "3 tensors, 54 parameters"));
 
-  remove_tree (root);
+  fa_test_remove_tree (root);
 }
 
 static void
@@ -194,7 +186,7 @@ test_inspect_errors (void)
   run_cli (&usage, NULL, "inspect", NULL);
   g_assert_cmpint (usage.status, ==, 2);
 
-  remove_tree (root);
+  fa_test_remove_tree (root);
 }
 
 static void
@@ -294,7 +286,7 @@ test_debug_and_bench_dit (void)
   run_cli (&usage, NULL, "bench", "dit", NULL);
   g_assert_cmpint (usage.status, ==, 2);
 
-  remove_tree (dir);
+  fa_test_remove_tree (dir);
 }
 
 int
