@@ -664,6 +664,13 @@ fa_wan_dit_forward (FaWanDit *dit, const FaTensor *latents, const float *timeste
 out:
   activations_clear (&act);
   if (ok)
-    fa_backend_log_stage_memory (backend, "DiT forward");
+    {
+      /* logged without starting a new stage, so callers can still read
+       * this forward's peak */
+      guint64 peak;
+      fa_backend_get_memory (backend, NULL, &peak);
+      g_autofree char *text = g_format_size_full (peak, G_FORMAT_SIZE_IEC_UNITS);
+      g_info ("DiT forward: peak %s memory %s", fa_device_get_name (fa_backend_get_device (backend)), text);
+    }
   return ok;
 }

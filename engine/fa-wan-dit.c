@@ -17,16 +17,9 @@
  *     every shape right and every dtype a float; then one tensor at a time
  *     from the mapped file to the backend.
  *
- * fp8 checkpoints with per-tensor scales: a weight W stored as f8 beside a
- * scalar scale s means W = f8(W_q) · s. The scale is recognised under the
- * names ComfyUI and others use: <layer>.scale_weight (ComfyUI's
- * "scaled_fp8" files) and <layer>.weight_scale (its newer quantized files,
- * compressed-tensors); both are <layer>.weight's. Activation scales
- * (<layer>.scale_input, <layer>.input_scale) only matter to fp8 matrix
- * multiplies, which this engine does not do, and are skipped, as are the
- * "scaled_fp8" marker and <layer>.comfy_quant descriptors of fp8 formats.
- * These names come from other loaders' code, not from a real Wan fp8
- * checkpoint's header.
+ * fp8 checkpoints with per-tensor scales (W = f8(W_q) · s; the scale and
+ * companion names are fa-fp8-scale.h's, shared with the umT5 loader) load
+ * as their dequantized weights.
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #define G_LOG_DOMAIN "fa-wan-dit"
 
@@ -38,8 +31,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "fa-cpu-kernels.h"
 #include "fa-error.h"
+#include "fa-fp8-scale.h"
 
 /* Every released Wan2.1 model (1.3B: 12 × 128, 14B: 40 × 128) has heads
  * of 128 dimensions, and the head count is in no tensor's shape: a
@@ -477,79 +470,8 @@ describe (const Source *source)
   return g_strdup_printf ("'%s' (%s)", source->entry->name, source->canonical);
 }
 
-typedef enum {
-  AUX_NONE,
-  AUX_MARKER,      /* "scaled_fp8": says the file is scaled, nothing more */
-  AUX_WEIGHT_SCALE,
-  AUX_INPUT_SCALE,
-  AUX_QUANT_INFO,  /* <layer>.comfy_quant: JSON bytes naming the format */
-} AuxKind;
-
-/* Whether @name (the name in the file) is a quantization companion, and
- * then the name in the file of the weight it belongs to. */
-static AuxKind
-classify_aux (const char *name, char **out_weight)
-{
-  static const struct {
-    const char *suffix;
-    AuxKind kind;
-  } suffixes[] = {
-    { ".scale_weight", AUX_WEIGHT_SCALE },
-    { ".weight_scale", AUX_WEIGHT_SCALE },
-    { ".scale_input", AUX_INPUT_SCALE },
-    { ".input_scale", AUX_INPUT_SCALE },
-    { ".comfy_quant", AUX_QUANT_INFO },
-  };
-
-  *out_weight = NULL;
-  if (g_str_equal (strip_prefix (name), "scaled_fp8"))
-    return AUX_MARKER;
-  for (guint i = 0; i < G_N_ELEMENTS (suffixes); i++)
-    if (g_str_has_suffix (name, suffixes[i].suffix))
-      {
-        gsize base = strlen (name) - strlen (suffixes[i].suffix);
-        *out_weight = g_strdup_printf ("%.*s.weight", (int) base, name);
-        return suffixes[i].kind;
-      }
-  return AUX_NONE;
-}
-
-/* A <layer>.comfy_quant tensor holds the UTF-8 JSON {"format": …}; only
- * plain fp8 formats dequantize with one scale. */
 static gboolean
-check_quant_info (Catalog *catalog, const FaSafetensorsEntry *entry, GError **error)
-{
-  if (entry->dtype != FA_DTYPE_U8 && entry->dtype != FA_DTYPE_I8)
-    {
-      g_set_error (error, FA_ERROR, FA_ERROR_DTYPE, "%s: '%s' is %s; a quantization descriptor is bytes",
-                   catalog->path, entry->name, fa_dtype_get_name (entry->dtype));
-      return FALSE;
-    }
-  g_autofree char *what = g_strdup_printf ("'%s'", entry->name);
-  g_autoptr (JsonNode) root = _fa_safetensors_parse_json (catalog->path, what, entry->data,
-                                                          entry->nbytes, error);
-  if (root == NULL)
-    return FALSE;
-  const char *format = JSON_NODE_HOLDS_OBJECT (root) ? json_string (json_node_get_object (root), "format")
-                                                     : NULL;
-  if (format == NULL)
-    {
-      g_set_error (error, FA_ERROR, FA_ERROR_CORRUPT_FILE, "%s: '%s' names no \"format\"",
-                   catalog->path, entry->name);
-      return FALSE;
-    }
-  if (!g_str_equal (format, "float8_e4m3fn") && !g_str_equal (format, "float8_e5m2"))
-    {
-      g_set_error (error, FA_ERROR, FA_ERROR_UNSUPPORTED,
-                   "%s: '%s' says the weight is quantized as '%s'; only fp8 with a per-tensor "
-                   "scale loads", catalog->path, entry->name, format);
-      return FALSE;
-    }
-  return TRUE;
-}
-
-static gboolean
-attach_aux (Catalog *catalog, const FaSafetensorsEntry *entry, AuxKind kind, const char *weight_name,
+attach_aux (Catalog *catalog, const FaSafetensorsEntry *entry, FaFp8AuxKind kind, const char *weight_name,
             GError **error)
 {
   Source *source = g_hash_table_lookup (catalog->by_file_name, weight_name);
@@ -561,29 +483,12 @@ attach_aux (Catalog *catalog, const FaSafetensorsEntry *entry, AuxKind kind, con
                    catalog->path, entry->name, weight_name);
       return FALSE;
     }
-  if (kind == AUX_QUANT_INFO)
-    return check_quant_info (catalog, entry, error);
-  if (!fa_dtype_is_float (entry->dtype))
-    {
-      g_set_error (error, FA_ERROR, FA_ERROR_DTYPE,
-                   "%s: scale tensor '%s' is stored as %s, not as a float type", catalog->path,
-                   entry->name, fa_dtype_get_name (entry->dtype));
-      return FALSE;
-    }
-  if (kind == AUX_INPUT_SCALE)
+  if (kind == FA_FP8_AUX_QUANT_INFO)
+    return _fa_fp8_check_quant_info (catalog->path, entry, error);
+  if (!_fa_fp8_check_scale_dtype (catalog->path, entry, error))
+    return FALSE;
+  if (kind == FA_FP8_AUX_INPUT_SCALE)
     return TRUE;
-
-  guint64 numel = 1;
-  for (int i = 0; i < entry->ndim; i++)
-    numel *= (guint64) entry->shape[i];
-  if (numel != 1)
-    {
-      g_autofree char *shape = shape_string (entry->ndim, entry->shape);
-      g_set_error (error, FA_ERROR, FA_ERROR_UNSUPPORTED,
-                   "%s: scale tensor '%s' has shape %s; only one scale per tensor is supported",
-                   catalog->path, entry->name, shape);
-      return FALSE;
-    }
   if (source->scale != NULL)
     {
       g_set_error (error, FA_ERROR, FA_ERROR_CORRUPT_FILE,
@@ -591,18 +496,9 @@ attach_aux (Catalog *catalog, const FaSafetensorsEntry *entry, AuxKind kind, con
                    source->scale->name, entry->name);
       return FALSE;
     }
-
-  /* Read now, so that a bad value fails before anything is converted; the
-   * mapped bytes may be misaligned for their type. */
-  guint8 stored[8];
-  memcpy (stored, entry->data, fa_dtype_size (entry->dtype));
-  fa_cpu_convert (stored, entry->dtype, &source->scale_value, FA_DTYPE_F32, 1);
-  if (!isfinite (source->scale_value))
-    {
-      g_set_error (error, FA_ERROR, FA_ERROR_CORRUPT_FILE, "%s: scale '%s' is %g", catalog->path,
-                   entry->name, (double) source->scale_value);
-      return FALSE;
-    }
+  /* Read now, so that a bad value fails before anything is converted. */
+  if (!_fa_fp8_read_scale (catalog->path, entry, &source->scale_value, error))
+    return FALSE;
   source->scale = entry;
   return TRUE;
 }
@@ -626,7 +522,7 @@ catalog_new (FaWeights *weights, GError **error)
     {
       const FaSafetensorsEntry *entry = fa_weights_get_entry (weights, i);
       g_autofree char *weight_name = NULL;
-      if (classify_aux (entry->name, &weight_name) != AUX_NONE)
+      if (_fa_fp8_classify (entry->name, strip_prefix (entry->name), &weight_name) != FA_FP8_AUX_NONE)
         continue;
       g_ptr_array_add (tensors, (gpointer) entry);
       const char *stripped = strip_prefix (entry->name);
@@ -668,8 +564,8 @@ catalog_new (FaWeights *weights, GError **error)
     {
       const FaSafetensorsEntry *entry = fa_weights_get_entry (weights, i);
       g_autofree char *weight_name = NULL;
-      AuxKind kind = classify_aux (entry->name, &weight_name);
-      if (kind == AUX_NONE || kind == AUX_MARKER)
+      FaFp8AuxKind kind = _fa_fp8_classify (entry->name, strip_prefix (entry->name), &weight_name);
+      if (kind == FA_FP8_AUX_NONE || kind == FA_FP8_AUX_MARKER)
         continue;
       if (!attach_aux (catalog, entry, kind, weight_name, error))
         return NULL;
@@ -1291,32 +1187,6 @@ store_weight (FaWanDit *dit, const FaWanDitTensorSpec *spec, FaTensor *tensor, G
   return TRUE;
 }
 
-/* W = f8(W_q) · s, multiplied in f32 on the host, then converted. */
-static FaTensor *
-load_scaled (Catalog *catalog, const Source *source, FaBackend *backend, FaBackend **host_backend,
-             FaDType dtype, GError **error)
-{
-  if (*host_backend == NULL)
-    *host_backend = fa_backend_get_device (backend) == FA_DEVICE_CPU ? fa_backend_ref (backend)
-                                                                     : fa_backend_new_cpu ();
-  float s = source->scale_value;
-  g_autoptr (FaTensor) host = fa_weights_load (catalog->weights, source->entry->name, *host_backend,
-                                               FA_DTYPE_F32, error);
-  if (host == NULL)
-    return NULL;
-  float *data = fa_tensor_get_data (host);
-  gint64 numel = fa_tensor_get_numel (host);
-  for (gint64 i = 0; i < numel; i++)
-    data[i] *= s;
-
-  if (*host_backend == backend && dtype == FA_DTYPE_F32)
-    return g_steal_pointer (&host);
-  FaTensor *result = fa_tensor_to (host, backend, dtype, error);
-  if (result == NULL)
-    g_prefix_error (error, "tensor '%s': ", source->entry->name);
-  return result;
-}
-
 static void
 log_model (FaWanDit *dit, GPtrArray *specs, const char *what, gint64 start)
 {
@@ -1361,7 +1231,8 @@ load_weights (FaWeights *weights, const char *config_json, gboolean strict, FaBa
       const Source *source = g_hash_table_lookup (catalog->by_canonical, spec->name);
       FaDType dtype = spec_dtype (spec, backend);
       FaTensor *tensor = source->scale != NULL
-                           ? load_scaled (catalog, source, backend, &host_backend, dtype, error)
+                           ? _fa_fp8_load_scaled (weights, source->entry->name, source->scale_value, backend,
+                                                  &host_backend, dtype, error)
                            : fa_weights_load (weights, source->entry->name, backend, dtype, error);
       if (tensor == NULL)
         {

@@ -288,7 +288,11 @@ fa_cli_debug (int argc, char **argv)
 {
   if (argc >= 2 && g_str_equal (argv[1], "dit"))
     return debug_dit (argc - 1, argv + 1);
-  fprintf (stderr, "flowanchor debug: expected 'dit' (flowanchor debug dit --help)\n");
+  if (argc >= 2 && g_str_equal (argv[1], "tokenize"))
+    return fa_cli_debug_tokenize (argc - 1, argv + 1);
+  if (argc >= 2 && g_str_equal (argv[1], "t5"))
+    return fa_cli_debug_t5 (argc - 1, argv + 1);
+  fprintf (stderr, "flowanchor debug: expected 'dit', 'tokenize' or 't5' (flowanchor debug dit --help)\n");
   return FA_CLI_USAGE;
 }
 

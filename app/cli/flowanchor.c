@@ -16,8 +16,8 @@ static const struct {
 } verbs[] = {
   { "inspect", fa_cli_inspect, "list the tensors of a checkpoint file, sharded set or model folder" },
   { "doctor", fa_cli_doctor, "report backends, GStreamer elements and the model folder" },
-  { "bench", fa_cli_bench, "time the engine: 'bench ops' (every op), 'bench dit' (DiT forwards)" },
-  { "debug", fa_cli_debug, "'debug dit': one DiT forward from an inputs file to an outputs file" },
+  { "bench", fa_cli_bench, "time the engine: 'bench ops', 'bench dit', 'bench t5'" },
+  { "debug", fa_cli_debug, "'debug dit' (one DiT forward), 'debug tokenize', 'debug t5' (a prompt's context)" },
 };
 
 static void

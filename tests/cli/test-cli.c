@@ -289,6 +289,45 @@ test_debug_and_bench_dit (void)
   fa_test_remove_tree (dir);
 }
 
+static void
+test_debug_tokenize_and_t5 (void)
+{
+  g_autofree char *dir = fa_test_make_folder ("fa-cli-t5-XXXXXX");
+  g_autofree char *out = g_build_filename (dir, "context.safetensors", NULL);
+  g_autofree char *pipeline = data_path ("wan-tiny");
+  g_autofree char *tokenizer = data_path ("wan-tiny/tokenizer");
+  const char *cache_env[] = { "XDG_CACHE_HOME", dir, NULL };
+  g_auto (Run) tokens = { 0 }, first = { 0 }, again = { 0 }, bad = { 0 };
+
+  run_cli (&tokens, NULL, "debug", "tokenize", "--tokenizer", tokenizer, "a shiny  blue cube", NULL);
+  g_assert_cmpint (tokens.status, ==, 0);
+  g_assert_nonnull (strstr (tokens.out, "cleaned: \"a shiny blue cube\""));
+  g_assert_true (g_regex_match_simple ("^[0-9]+\t1\t\"</s>\"\t-1", tokens.out, G_REGEX_MULTILINE, 0));
+
+  /* the second run of the same prompt comes from the cache in XDG_CACHE_HOME */
+  run_cli (&first, cache_env, "debug", "t5", "--model", pipeline, "--prompt", "A red fox.", "--out", out,
+           "--device", "cpu", NULL);
+  g_assert_cmpint (first.status, ==, 0);
+  g_assert_nonnull (strstr (first.out, "encoded"));
+  run_cli (&again, cache_env, "debug", "t5", "--model", pipeline, "--prompt", " A red  fox.", "--out", out,
+           "--device", "cpu", NULL);
+  g_assert_cmpint (again.status, ==, 0);
+  g_assert_nonnull (strstr (again.out, "from the prompt cache"));
+  g_autoptr (GError) error = NULL;
+  g_autoptr (FaSafetensors) written = fa_safetensors_open (out, &error);
+  g_assert_no_error (error);
+  const FaSafetensorsEntry *context = fa_safetensors_lookup (written, "context");
+  g_assert_nonnull (context);
+  g_assert_cmpint (context->shape[0], ==, 512);
+  g_assert_cmpint (context->shape[1], ==, 32);
+
+  run_cli (&bad, cache_env, "debug", "t5", "--model", "/nonexistent/text_encoder", "--prompt", "x", "--out", out, NULL);
+  g_assert_cmpint (bad.status, ==, 1);
+  g_assert_nonnull (strstr (bad.err, "/nonexistent/text_encoder"));
+
+  fa_test_remove_tree (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -300,6 +339,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/doctor", test_doctor);
   g_test_add_func ("/cli/bench", test_bench);
   g_test_add_func ("/cli/debug-and-bench-dit", test_debug_and_bench_dit);
+  g_test_add_func ("/cli/debug-tokenize-and-t5", test_debug_tokenize_and_t5);
 
   return g_test_run ();
 }
