@@ -48,6 +48,8 @@
 #include "fa-arena.h"
 #include "fa-cpu-kernels.h"
 #include "fa-error.h"
+#include "fa-model-files.h"
+#include "fa-random.h"
 #include "fa-fp8-scale.h"
 #include "fa-half.h"
 
@@ -1098,50 +1100,16 @@ fa_umt5_load (const char *path, FaBackend *backend, GError **error)
   g_return_val_if_fail (backend != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  /* A whole pipeline folder means its text encoder. */
-  gboolean is_dir = g_file_test (path, G_FILE_TEST_IS_DIR);
-  g_autofree char *index_path = is_dir ? g_build_filename (path, "model_index.json", NULL) : NULL;
-  g_autofree char *component = is_dir ? g_build_filename (path, "text_encoder", NULL) : NULL;
-  if (is_dir && g_file_test (index_path, G_FILE_TEST_IS_REGULAR) &&
-      g_file_test (component, G_FILE_TEST_IS_DIR))
-    path = component;
-
-  g_autoptr (FaWeights) weights = fa_weights_open (path, error);
+  g_autofree char *config_json = NULL;
+  gboolean strict = FALSE;
+  g_autoptr (FaWeights) weights = fa_model_open_component (path, "text_encoder", &config_json, &strict, error);
   if (weights == NULL)
     return NULL;
-
-  /* config.json sits in a transformers folder and beside its index; beside
-   * a single file it may belong to something else, which is then ignored. */
-  gboolean folder = g_file_test (path, G_FILE_TEST_IS_DIR);
-  g_autofree char *dir = folder ? g_strdup (path) : g_path_get_dirname (path);
-  g_autofree char *config_json = g_build_filename (dir, "config.json", NULL);
-  gboolean strict = folder || g_str_has_suffix (path, ".json");
-  if (!g_file_test (config_json, G_FILE_TEST_IS_REGULAR))
-    g_clear_pointer (&config_json, g_free);
 
   return load_weights (weights, config_json, strict, backend, error);
 }
 
 /* ---- random weights ---- */
-
-static inline guint64
-splitmix64 (guint64 *state)
-{
-  guint64 z = (*state += G_GUINT64_CONSTANT (0x9e3779b97f4a7c15));
-  z = (z ^ (z >> 30)) * G_GUINT64_CONSTANT (0xbf58476d1ce4e5b9);
-  z = (z ^ (z >> 27)) * G_GUINT64_CONSTANT (0x94d049bb133111eb);
-  return z ^ (z >> 31);
-}
-
-/* Mean 0, variance 1, within ±2√3 (four uniforms from one draw), as the
- * DiT's random weights. */
-static inline float
-normalish (guint64 *state)
-{
-  guint64 r = splitmix64 (state);
-  double sum = (double) ((r & 0xffff) + ((r >> 16) & 0xffff) + ((r >> 32) & 0xffff) + (r >> 48));
-  return (float) (((sum + 2.0) / 65536.0 - 2.0) * 1.7320508075688772);
-}
 
 /* A stream that depends on the seed and the name only. */
 static guint64
@@ -1178,7 +1146,7 @@ fill_random (const TensorSpec *spec, const FaUmt5Config *c, guint32 seed, float 
       break;
     }
   for (gint64 i = 0; i < numel; i++)
-    data[i] = mean + std * normalish (&state);
+    data[i] = mean + std * fa_random_normalish (&state);
 }
 
 /* Row @id of the random embedding. */
@@ -1187,7 +1155,7 @@ random_embedding_row (guint32 seed, gint32 id, float *row, int d_model)
 {
   guint64 state = stream_for (seed, EMBEDDING) ^ ((guint64) (guint32) id * G_GUINT64_CONSTANT (0x9e3779b97f4a7c15));
   for (int i = 0; i < d_model; i++)
-    row[i] = normalish (&state);
+    row[i] = fa_random_normalish (&state);
 }
 
 FaUmt5 *

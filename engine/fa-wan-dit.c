@@ -32,6 +32,8 @@
 #include <string.h>
 
 #include "fa-error.h"
+#include "fa-model-files.h"
+#include "fa-random.h"
 #include "fa-fp8-scale.h"
 
 /* Every released Wan2.1 model (1.3B: 12 × 128, 14B: 40 × 128) has heads
@@ -1265,52 +1267,16 @@ fa_wan_dit_load (const char *path, FaBackend *backend, GError **error)
   g_return_val_if_fail (backend != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  /* A whole pipeline folder means its transformer. */
-  gboolean is_dir = g_file_test (path, G_FILE_TEST_IS_DIR);
-  g_autofree char *index_path = is_dir ? g_build_filename (path, "model_index.json", NULL) : NULL;
-  g_autofree char *component = is_dir ? g_build_filename (path, "transformer", NULL) : NULL;
-  if (is_dir && g_file_test (index_path, G_FILE_TEST_IS_REGULAR) &&
-      g_file_test (component, G_FILE_TEST_IS_DIR))
-    path = component;
-
-  g_autoptr (FaWeights) weights = fa_weights_open (path, error);
+  g_autofree char *config_json = NULL;
+  gboolean strict = FALSE;
+  g_autoptr (FaWeights) weights = fa_model_open_component (path, "transformer", &config_json, &strict, error);
   if (weights == NULL)
     return NULL;
-
-  /* config.json sits in a diffusers folder, beside its index, and beside
-   * the original Wan repository's single file. Beside a single file it may
-   * also belong to something else, which is then ignored. */
-  gboolean folder = g_file_test (path, G_FILE_TEST_IS_DIR);
-  g_autofree char *dir = folder ? g_strdup (path) : g_path_get_dirname (path);
-  g_autofree char *config_json = g_build_filename (dir, "config.json", NULL);
-  gboolean strict = folder || g_str_has_suffix (path, ".json");
-  if (!g_file_test (config_json, G_FILE_TEST_IS_REGULAR))
-    g_clear_pointer (&config_json, g_free);
 
   return load_weights (weights, config_json, strict, backend, error);
 }
 
 /* ---- random weights ---- */
-
-static inline guint64
-splitmix64 (guint64 *state)
-{
-  guint64 z = (*state += G_GUINT64_CONSTANT (0x9e3779b97f4a7c15));
-  z = (z ^ (z >> 30)) * G_GUINT64_CONSTANT (0xbf58476d1ce4e5b9);
-  z = (z ^ (z >> 27)) * G_GUINT64_CONSTANT (0x94d049bb133111eb);
-  return z ^ (z >> 31);
-}
-
-/* Mean 0, variance 1, within ±2√3: the sum of four uniforms (one 64-bit
- * draw) is close enough to a normal for benchmark weights and fast enough
- * for 1.4 billion of them. */
-static inline float
-normalish (guint64 *state)
-{
-  guint64 r = splitmix64 (state);
-  double sum = (double) ((r & 0xffff) + ((r >> 16) & 0xffff) + ((r >> 32) & 0xffff) + (r >> 48));
-  return (float) (((sum + 2.0) / 65536.0 - 2.0) * 1.7320508075688772); /* × √3: variance 4/12 → 1 */
-}
 
 /* Each tensor's stream depends on the seed and its name only, so a tensor
  * is the same whatever the order or the number of layers. */
@@ -1340,7 +1306,7 @@ fill_random (const FaWanDitTensorSpec *spec, guint32 seed, float *data, gint64 n
       break;
     }
   for (gint64 i = 0; i < numel; i++)
-    data[i] = mean + std * normalish (&state);
+    data[i] = mean + std * fa_random_normalish (&state);
 }
 
 FaWanDit *
