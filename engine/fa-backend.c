@@ -267,6 +267,9 @@ check_rows (FaBackend *backend, const char *op, const FaTensor *x, const FaTenso
   return TRUE;
 }
 
+static gboolean check_apart (const char *op, const char *role_b, const FaTensor *b, const char *role_a,
+                             const FaTensor *a, GError **error);
+
 gboolean
 fa_op_linear (FaBackend *backend, const FaTensor *x, const FaTensor *weight, const FaTensor *bias,
               FaTensor *y, GError **error)
@@ -315,11 +318,10 @@ fa_op_linear (FaBackend *backend, const FaTensor *x, const FaTensor *weight, con
       g_set_error (error, FA_ERROR, FA_ERROR_SHAPE, "linear: the inner dimension is 0");
       return FALSE;
     }
-  if (fa_tensor_get_data (y) == fa_tensor_get_data (x) && m > 0)
-    {
-      g_set_error (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT, "linear: y must not alias x");
-      return FALSE;
-    }
+  /* y is written (the bias first) before x and weight are read */
+  if (!check_apart (op, "y", y, "x", x, error) || !check_apart (op, "y", y, "weight", weight, error) ||
+      (bias != NULL && !check_apart (op, "y", y, "bias", bias, error)))
+    return FALSE;
   if (m == 0 || n == 0)
     return TRUE;
   return backend->ops->linear (backend, x, weight, bias, y, m, k, n, error);

@@ -65,17 +65,20 @@ fa_prompt_cache_get_folder (FaPromptCache *cache)
 }
 
 char *
-fa_prompt_cache_key (const char *weights_key, const char *cleaned_prompt, guint rows)
+fa_prompt_cache_key (const char *weights_key, const gint32 *ids, guint n_ids, guint rows)
 {
   g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
   char header[64];
 
   /* lengths keep the fields apart: no two inputs share a byte stream */
-  g_snprintf (header, sizeof header, "umt5-context/1 %u %zu %zu\n", rows, strlen (weights_key),
-              strlen (cleaned_prompt));
+  g_snprintf (header, sizeof header, "umt5-context/2 %u %zu %u\n", rows, strlen (weights_key), n_ids);
   g_checksum_update (sum, (const guchar *) header, -1);
   g_checksum_update (sum, (const guchar *) weights_key, -1);
-  g_checksum_update (sum, (const guchar *) cleaned_prompt, -1);
+  for (guint i = 0; i < n_ids; i++)
+    {
+      guint32 id = GUINT32_TO_LE ((guint32) ids[i]);
+      g_checksum_update (sum, (const guchar *) &id, sizeof id);
+    }
   return g_strdup (g_checksum_get_string (sum));
 }
 
@@ -96,11 +99,11 @@ discard (const char *path, const char *why)
 FaTensor *
 fa_prompt_cache_lookup (FaPromptCache *cache, const char *key, FaBackend *backend)
 {
-  g_autofree char *path = entry_path (cache, key);
   g_autoptr (GError) error = NULL;
 
   g_return_val_if_fail (cache != NULL && key != NULL && backend != NULL, NULL);
 
+  g_autofree char *path = entry_path (cache, key);
   if (!g_file_test (path, G_FILE_TEST_EXISTS))
     return NULL;
   g_autoptr (FaSafetensors) file = fa_safetensors_open (path, &error);
@@ -187,13 +190,13 @@ trim (FaPromptCache *cache)
 gboolean
 fa_prompt_cache_store (FaPromptCache *cache, const char *key, const FaTensor *context, GError **error)
 {
-  g_autofree char *path = entry_path (cache, key);
-  g_autoptr (GHashTable) metadata = g_hash_table_new (g_str_hash, g_str_equal);
   const char *names[] = { "context" };
   FaTensor *tensors[] = { (FaTensor *) context };
 
   g_return_val_if_fail (cache != NULL && key != NULL && context != NULL, FALSE);
 
+  g_autofree char *path = entry_path (cache, key);
+  g_autoptr (GHashTable) metadata = g_hash_table_new (g_str_hash, g_str_equal);
   g_hash_table_insert (metadata, "key", (gpointer) key);
   if (!fa_safetensors_write (path, 1, names, tensors, metadata, error))
     return FALSE;

@@ -20,8 +20,9 @@ void           fa_prompt_cache_free (FaPromptCache *cache);
 
 const char    *fa_prompt_cache_get_folder (FaPromptCache *cache);
 
-/* SHA-256 of what determines the context. */
-char          *fa_prompt_cache_key (const char *weights_key, const char *cleaned_prompt, guint rows);
+/* SHA-256 of what determines the context: the encoder's weights, the
+ * token ids (so another tokenizer gives another key) and the row count. */
+char          *fa_prompt_cache_key (const char *weights_key, const gint32 *ids, guint n_ids, guint rows);
 
 /* The cached context as f32 on @backend's device, or NULL when the cache
  * does not hold it (a damaged entry is deleted, with a log line). */

@@ -14,9 +14,15 @@ fa_encode_prompt (FaTokenizer *tokenizer, FaUmt5 *model, FaPromptCache *cache, c
   g_return_val_if_fail (tokenizer != NULL && model != NULL && prompt != NULL && rows > 0, NULL);
 
   g_autofree char *cleaned = fa_prompt_clean (prompt);
-  g_autofree char *key = cache ? fa_prompt_cache_key (fa_umt5_get_weights_key (model), cleaned, rows) : NULL;
   if (out_cache_hit != NULL)
     *out_cache_hit = FALSE;
+
+  /* tokenising is cheap, and keying on the ids covers the tokenizer too */
+  g_autoptr (FaTokenization) tokens = fa_tokenizer_encode (tokenizer, cleaned, rows, error);
+  if (tokens == NULL)
+    return NULL;
+  g_autofree char *key = cache ? fa_prompt_cache_key (fa_umt5_get_weights_key (model), tokens->ids, tokens->n, rows)
+                               : NULL;
 
   if (cache != NULL)
     {
@@ -30,9 +36,6 @@ fa_encode_prompt (FaTokenizer *tokenizer, FaUmt5 *model, FaPromptCache *cache, c
       g_clear_pointer (&cached, fa_tensor_unref);
     }
 
-  g_autoptr (FaTokenization) tokens = fa_tokenizer_encode (tokenizer, cleaned, rows, error);
-  if (tokens == NULL)
-    return NULL;
   g_autoptr (FaTensor) context = fa_umt5_encode_context (model, tokens->ids, tokens->n, rows, error);
   if (context == NULL)
     return NULL;

@@ -333,7 +333,9 @@ compute_time (FaWanDit *dit, ForwardState *state, const float *timesteps, int ba
   FaBackend *backend = dit->backend;
   const gint64 bd[] = { batch, c->dim };
 
-  g_autofree float *sinusoid = g_new (float, (gsize) batch * c->freq_dim);
+  /* zeroed: an odd freq_dim leaves the last entry unwritten, which diffusers
+   * pads with zero */
+  g_autofree float *sinusoid = g_new0 (float, (gsize) batch * c->freq_dim);
   for (int b = 0; b < batch; b++)
     timestep_sinusoid (timesteps[b], c->freq_dim, sinusoid + (gsize) b * c->freq_dim);
 

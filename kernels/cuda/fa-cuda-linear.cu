@@ -109,8 +109,10 @@ fa_cuda_linear (cublasHandle_t blas, cudaStream_t stream,
       wb = next;
     }
 
-  /* The bias goes into y first and the GEMM adds onto it (beta = 1): the
-   * float32 sum is rounded to y's dtype once, as a fused epilogue would. */
+  /* The bias goes into y first and the GEMM adds onto it (beta = 1). With
+   * an f32 y the sum is rounded once, as a fused epilogue would; with a
+   * bf16 y the bias is rounded to bf16 first, then the sum again (every
+   * current caller passes an f32 y). */
   float alpha = 1.0f, beta = 0.0f;
   if (bias != nullptr)
     {

@@ -347,6 +347,26 @@ test_dtype_and_layout_errors (Fixture *fixture, gconstpointer unused)
   g_assert_false (fa_op_linear (fixture->backend, x, y, NULL, x, &error));
   g_assert_nonnull (error);
   g_clear_error (&error);
+
+  /* y starting inside x (not at its start) and y over the weight */
+  g_autoptr (FaTensor) buffer = new_random (fixture, 1, (gint64[]) { 40 }, 6, -1, 1);
+  g_autoptr (FaTensor) x_part = fa_tensor_narrow (buffer, 0, 0, 10, NULL);
+  g_autoptr (FaTensor) x_view = fa_tensor_reshape (x_part, 2, (gint64[]) { 2, 5 }, NULL);
+  g_autoptr (FaTensor) y_part = fa_tensor_narrow (buffer, 0, 7, 6, NULL);
+  g_autoptr (FaTensor) y_view = fa_tensor_reshape (y_part, 2, (gint64[]) { 2, 3 }, NULL);
+  g_autoptr (FaTensor) w_part = fa_tensor_narrow (buffer, 0, 20, 15, NULL);
+  g_autoptr (FaTensor) w_view = fa_tensor_reshape (w_part, 2, (gint64[]) { 3, 5 }, NULL);
+  g_autoptr (FaTensor) x_alone = new_random (fixture, 2, (gint64[]) { 2, 5 }, 7, -1, 1);
+  g_autoptr (FaTensor) w_ok = new_random (fixture, 2, (gint64[]) { 3, 5 }, 8, -1, 1);
+  g_autoptr (FaTensor) y_in_w_part = fa_tensor_narrow (buffer, 0, 24, 6, NULL);
+  g_autoptr (FaTensor) y_in_w = fa_tensor_reshape (y_in_w_part, 2, (gint64[]) { 2, 3 }, NULL);
+
+  g_assert_false (fa_op_linear (fixture->backend, x_view, w_ok, NULL, y_view, &error));
+  fa_test_assert_error_message (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT, "linear: y must not overlap x");
+  g_clear_error (&error);
+  g_assert_false (fa_op_linear (fixture->backend, x_alone, w_view, NULL, y_in_w, &error));
+  fa_test_assert_error_message (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT, "linear: y must not overlap weight");
+  g_clear_error (&error);
 }
 
 int

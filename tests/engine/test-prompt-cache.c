@@ -9,6 +9,17 @@
 
 static FaBackend *cpu;
 
+/* Stand-ins for token ids: one id per byte of @text. */
+static char *
+key_for (const char *weights, const char *text, guint rows)
+{
+  gsize n = strlen (text);
+  g_autofree gint32 *ids = g_new (gint32, n + 1);
+  for (gsize i = 0; i < n; i++)
+    ids[i] = (guchar) text[i];
+  return fa_prompt_cache_key (weights, ids, n, rows);
+}
+
 static FaTensor *
 context_of (float value, gint64 rows)
 {
@@ -25,7 +36,7 @@ test_round_trip_and_miss (void)
   g_autofree char *dir = fa_test_make_folder ("fa-prompt-cache-XXXXXX");
   g_autoptr (GError) error = NULL;
   g_autoptr (FaPromptCache) cache = fa_prompt_cache_new (dir, 1 << 20, &error);
-  g_autofree char *key = fa_prompt_cache_key ("weights-a", "a red fox", 4);
+  g_autofree char *key = key_for ("weights-a", "a red fox", 4);
   g_autoptr (FaTensor) context = context_of (1.0f, 4);
 
   g_assert_null (fa_prompt_cache_lookup (cache, key, cpu));
@@ -41,13 +52,17 @@ test_round_trip_and_miss (void)
 static void
 test_keys_separate (void)
 {
-  g_autofree char *a = fa_prompt_cache_key ("weights-a", "a red fox", 512);
-  g_autofree char *b = fa_prompt_cache_key ("weights-b", "a red fox", 512);
-  g_autofree char *c = fa_prompt_cache_key ("weights-a", "a red fax", 512);
-  g_autofree char *d = fa_prompt_cache_key ("weights-a", "a red fox", 256);
-  /* the field boundary cannot move between weights key and prompt */
-  g_autofree char *e = fa_prompt_cache_key ("weights-aa", " red fox", 512);
-  g_autofree char *again = fa_prompt_cache_key ("weights-a", "a red fox", 512);
+  const gint32 ids[] = { 264, 659, 477, 1 };
+  const gint32 other_ids[] = { 264, 659, 478, 1 };
+  const gint32 longer_weights_ids[] = { 659, 477, 1 };
+  g_autofree char *a = fa_prompt_cache_key ("weights-a", ids, 4, 512);
+  g_autofree char *again = fa_prompt_cache_key ("weights-a", ids, 4, 512);
+  g_autofree char *b = fa_prompt_cache_key ("weights-b", ids, 4, 512);
+  g_autofree char *c = fa_prompt_cache_key ("weights-a", other_ids, 4, 512); /* another tokenizer's ids */
+  g_autofree char *d = fa_prompt_cache_key ("weights-a", ids, 4, 256);
+  g_autofree char *e = fa_prompt_cache_key ("weights-a", ids, 3, 512);
+  /* the field boundary cannot move between weights key and ids */
+  g_autofree char *f = fa_prompt_cache_key ("weights-a\x08\x01", longer_weights_ids, 3, 512);
 
   g_assert_cmpstr (a, ==, again);
   g_assert_cmpuint (strlen (a), ==, 64);
@@ -55,6 +70,7 @@ test_keys_separate (void)
   g_assert_cmpstr (a, !=, c);
   g_assert_cmpstr (a, !=, d);
   g_assert_cmpstr (a, !=, e);
+  g_assert_cmpstr (a, !=, f);
 }
 
 static void
@@ -63,7 +79,7 @@ test_damaged_entry_is_recomputed (void)
   g_autofree char *dir = fa_test_make_folder ("fa-prompt-cache-XXXXXX");
   g_autoptr (GError) error = NULL;
   g_autoptr (FaPromptCache) cache = fa_prompt_cache_new (dir, 1 << 20, &error);
-  g_autofree char *key = fa_prompt_cache_key ("w", "prompt", 4);
+  g_autofree char *key = key_for ("w", "prompt", 4);
   g_autofree char *name = g_strconcat (key, ".safetensors", NULL);
   g_autofree char *path = g_build_filename (dir, name, NULL);
   g_autoptr (FaTensor) context = context_of (2.0f, 4);
@@ -79,7 +95,7 @@ test_damaged_entry_is_recomputed (void)
   g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
 
   /* an entry under the wrong name (another key's content): a miss too */
-  g_autofree char *other = fa_prompt_cache_key ("w", "other prompt", 4);
+  g_autofree char *other = key_for ("w", "other prompt", 4);
   g_assert_true (fa_prompt_cache_store (cache, other, context, &error));
   g_autofree char *other_name = g_strconcat (other, ".safetensors", NULL);
   g_autofree char *other_path = g_build_filename (dir, other_name, NULL);
@@ -106,7 +122,7 @@ test_size_bound_keeps_recent (void)
   for (int i = 0; i < 3; i++)
     {
       g_autofree char *prompt = g_strdup_printf ("prompt %d", i);
-      keys[i] = fa_prompt_cache_key ("w", prompt, 64);
+      keys[i] = key_for ("w", prompt, 64);
       g_assert_true (fa_prompt_cache_store (cache, keys[i], context, &error));
       if (i == 1)
         {

@@ -329,6 +329,43 @@ test_caches_are_exact (void)
 }
 
 static void
+test_odd_frequency_width (void)
+{
+  /* an odd freq_dim leaves one sinusoid entry beyond the cos/sin halves:
+   * it must be zero (as diffusers pads), never uninitialised memory */
+  FaWanDitConfig config = { .num_layers = 1, .num_heads = 2, .head_dim = 12, .dim = 24, .ffn_dim = 16,
+                            .in_channels = 4, .out_channels = 4, .text_dim = 8, .freq_dim = 9,
+                            .patch = { 1, 2, 2 }, .eps = 1e-6f };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (FaWanDit) dit = fa_wan_dit_new_random (&config, cpu, 5, &error);
+  g_assert_no_error (error);
+
+  g_autoptr (FaTensor) context = fa_tensor_new (cpu, FA_DTYPE_F32, 2, (gint64[]) { 6, 8 }, NULL);
+  memset (f32 (context), 0, fa_tensor_get_nbytes (context));
+  g_autoptr (FaWanDitText) text = fa_wan_dit_encode_text (dit, context, &error);
+  g_assert_no_error (error);
+  FaWanDitText *texts[] = { text, text };
+  const float timesteps[] = { 500.0f, 500.0f };
+  const gint64 shape[] = { 2, 4, 1, 4, 4 };
+  g_autoptr (FaTensor) latents = fa_tensor_new (cpu, FA_DTYPE_F32, 5, shape, NULL);
+  fa_test_fill_uniform (f32 (latents), 64, 3, -1, 1);
+  memcpy (f32 (latents) + 64, f32 (latents), 64 * sizeof (float)); /* two equal elements */
+  g_autoptr (FaTensor) velocity = fa_tensor_new (cpu, FA_DTYPE_F32, 5, shape, NULL);
+
+  Taps taps = { g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_array_unref) };
+  FaWanDitForwardOptions options = { .tap = record_tap, .tap_user_data = &taps };
+  g_assert_true (fa_wan_dit_forward (dit, latents, timesteps, texts, velocity, &options, &error));
+  g_assert_no_error (error);
+  GArray *sinusoid = g_hash_table_lookup (taps.taps, "time_sinusoid");
+  g_assert_cmpfloat (g_array_index (sinusoid, float, 8), ==, 0.0f);
+  g_assert_cmpfloat (g_array_index (sinusoid, float, 17), ==, 0.0f);
+  for (int i = 0; i < 128; i++)
+    g_assert_true (isfinite (f32 (velocity)[i]));
+  g_assert_cmpmem (f32 (velocity), 64 * sizeof (float), f32 (velocity) + 64, 64 * sizeof (float));
+  g_hash_table_unref (taps.taps);
+}
+
+static void
 test_bad_inputs (void)
 {
   g_autoptr (FaWanDit) dit = load ("wan-tiny/transformer", NULL);
@@ -374,6 +411,7 @@ main (int argc, char **argv)
   g_test_add_func ("/wan-dit/goldens/cuda", test_goldens_on_cuda);
   g_test_add_func ("/wan-dit/cross-attention-hook", test_cross_attention_hook);
   g_test_add_func ("/wan-dit/caches-are-exact", test_caches_are_exact);
+  g_test_add_func ("/wan-dit/odd-frequency-width", test_odd_frequency_width);
   g_test_add_func ("/wan-dit/bad-inputs", test_bad_inputs);
 
   int status = g_test_run ();
