@@ -157,3 +157,26 @@ _fa_fp8_load_scaled (FaWeights *weights, const char *name, float scale, FaBacken
     g_prefix_error (error, "tensor '%s': ", name);
   return result;
 }
+
+gboolean
+_fa_fp8_attach (const char *path, const FaSafetensorsEntry *entry, FaFp8AuxKind kind,
+                const char *weight_name, const FaSafetensorsEntry **scale, float *scale_value,
+                GError **error)
+{
+  if (kind == FA_FP8_AUX_QUANT_INFO)
+    return _fa_fp8_check_quant_info (path, entry, error);
+  if (!_fa_fp8_check_scale_dtype (path, entry, error))
+    return FALSE;
+  if (kind == FA_FP8_AUX_INPUT_SCALE)
+    return TRUE;
+  if (*scale != NULL)
+    {
+      g_set_error (error, FA_ERROR, FA_ERROR_CORRUPT_FILE, "%s: '%s' has two scales, '%s' and '%s'",
+                   path, weight_name, (*scale)->name, entry->name);
+      return FALSE;
+    }
+  if (!_fa_fp8_read_scale (path, entry, scale_value, error))
+    return FALSE;
+  *scale = entry;
+  return TRUE;
+}

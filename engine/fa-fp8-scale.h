@@ -45,6 +45,15 @@ gboolean _fa_fp8_check_scale_dtype (const char *path, const FaSafetensorsEntry *
 gboolean _fa_fp8_read_scale (const char *path, const FaSafetensorsEntry *entry, float *out_value,
                              GError **error);
 
+/* Attaches the companion @entry, of @kind, to the weight @weight_name it
+ * belongs to: a quant-info tensor and a scale's dtype are checked; a weight
+ * scale is read into *@scale_value and recorded in *@scale, a second one
+ * being an error. Read now, so that a bad value fails before anything is
+ * converted. Errors begin with @path. */
+gboolean _fa_fp8_attach (const char *path, const FaSafetensorsEntry *entry, FaFp8AuxKind kind,
+                         const char *weight_name, const FaSafetensorsEntry **scale, float *scale_value,
+                         GError **error);
+
 /* The tensor @name of @weights times @scale, multiplied in f32 on the host,
  * then converted to @dtype on @backend. *@host_backend is a CPU backend
  * made on first use (or @backend itself when that is the CPU); the caller

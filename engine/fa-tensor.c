@@ -241,8 +241,8 @@ fa_tensor_same_shape (const FaTensor *a, const FaTensor *b)
   return TRUE;
 }
 
-static char *
-shape_to_string (int ndim, const gint64 *shape)
+char *
+fa_shape_to_string (int ndim, const gint64 *shape)
 {
   GString *s = g_string_new ("[");
 
@@ -255,7 +255,7 @@ shape_to_string (int ndim, const gint64 *shape)
 char *
 fa_tensor_shape_to_string (const FaTensor *tensor)
 {
-  return shape_to_string (tensor->ndim, tensor->shape);
+  return fa_shape_to_string (tensor->ndim, tensor->shape);
 }
 
 static FaTensor *
@@ -286,7 +286,7 @@ fa_tensor_reshape (FaTensor *tensor, int ndim, const gint64 *shape, GError **err
   if (nbytes != fa_tensor_get_nbytes (tensor))
     {
       g_autofree char *from = fa_tensor_shape_to_string (tensor);
-      g_autofree char *to = shape_to_string (ndim, shape);
+      g_autofree char *to = fa_shape_to_string (ndim, shape);
       g_set_error (error, FA_ERROR, FA_ERROR_SHAPE,
                    "cannot reshape %s to %s: element counts differ", from, to);
       return NULL;

@@ -61,6 +61,7 @@ FaBackend *fa_tensor_get_backend (const FaTensor *tensor);
 gboolean  fa_tensor_same_shape (const FaTensor *a, const FaTensor *b);
 /* "[2, 3, 5]", for messages. */
 char     *fa_tensor_shape_to_string (const FaTensor *tensor);
+char     *fa_shape_to_string (int ndim, const gint64 *shape);
 
 /* A contiguous tensor seen with another shape of the same element count. */
 FaTensor *fa_tensor_reshape (FaTensor *tensor, int ndim, const gint64 *shape, GError **error);

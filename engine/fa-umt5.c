@@ -58,7 +58,6 @@
 #define DEFAULT_MAX_DISTANCE 128
 #define DEFAULT_EPS 1e-6
 
-#define MAX_CONFIG_BYTES ((gsize) 1024 * 1024)
 /* Bounds that keep every size product far from overflowing. */
 #define MAX_LAYERS 4096
 #define MAX_WIDTH (1 << 20)
@@ -276,17 +275,6 @@ spec_numel (const TensorSpec *spec)
   return numel;
 }
 
-static char *
-shape_string (int ndim, const gint64 *shape)
-{
-  GString *s = g_string_new ("[");
-
-  for (int i = 0; i < ndim; i++)
-    g_string_append_printf (s, "%s%" G_GINT64_FORMAT, i > 0 ? ", " : "", shape[i]);
-  g_string_append_c (s, ']');
-  return g_string_free (s, FALSE);
-}
-
 /* ---- the catalogue of a weight set ---- */
 
 typedef struct {
@@ -328,22 +316,7 @@ attach_aux (Catalog *catalog, const FaSafetensorsEntry *entry, FaFp8AuxKind kind
                    catalog->path, entry->name, weight_name);
       return FALSE;
     }
-  if (kind == FA_FP8_AUX_QUANT_INFO)
-    return _fa_fp8_check_quant_info (catalog->path, entry, error);
-  if (!_fa_fp8_check_scale_dtype (catalog->path, entry, error))
-    return FALSE;
-  if (kind == FA_FP8_AUX_INPUT_SCALE)
-    return TRUE;
-  if (source->scale != NULL)
-    {
-      g_set_error (error, FA_ERROR, FA_ERROR_CORRUPT_FILE, "%s: '%s' has two scales, '%s' and '%s'",
-                   catalog->path, weight_name, source->scale->name, entry->name);
-      return FALSE;
-    }
-  if (!_fa_fp8_read_scale (catalog->path, entry, &source->scale_value, error))
-    return FALSE;
-  source->scale = entry;
-  return TRUE;
+  return _fa_fp8_attach (catalog->path, entry, kind, weight_name, &source->scale, &source->scale_value, error);
 }
 
 static Catalog *
@@ -407,41 +380,6 @@ typedef struct {
   double eps;
 } Partial;
 
-static const char *
-json_string (JsonObject *object, const char *key)
-{
-  JsonNode *node = json_object_get_member (object, key);
-
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
-    return NULL;
-  return json_node_get_string (node);
-}
-
-static gboolean
-json_positive (JsonObject *object, const char *key, const char *path, gint64 max, gint64 *out,
-               GError **error)
-{
-  JsonNode *node = json_object_get_member (object, key);
-
-  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
-    return TRUE;
-  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64)
-    {
-      g_set_error (error, FA_ERROR, FA_ERROR_CORRUPT_FILE, "%s: \"%s\" is not an integer", path, key);
-      return FALSE;
-    }
-  gint64 value = json_node_get_int (node);
-  if (value < 1 || value > max)
-    {
-      g_set_error (error, FA_ERROR, FA_ERROR_CORRUPT_FILE,
-                   "%s: \"%s\" is %" G_GINT64_FORMAT ", outside [1, %" G_GINT64_FORMAT "]", path, key,
-                   value, max);
-      return FALSE;
-    }
-  *out = value;
-  return TRUE;
-}
-
 /* transformers derives the activation from feed_forward_proj
  * ("gated-gelu" → gated, gelu_new); ComfyUI's umt5 config spells the same
  * as is_gated_act with dense_act_fn "gelu_pytorch_tanh". Anything else (a
@@ -453,7 +391,7 @@ check_activation (JsonObject *object, const char *path, GError **error)
 
   if (proj != NULL && !JSON_NODE_HOLDS_NULL (proj))
     {
-      const char *value = json_string (object, "feed_forward_proj");
+      const char *value = fa_json_get_string (object, "feed_forward_proj");
       if (value != NULL && g_str_equal (value, "gated-gelu"))
         return TRUE;
       g_set_error (error, FA_ERROR, FA_ERROR_UNSUPPORTED,
@@ -464,7 +402,7 @@ check_activation (JsonObject *object, const char *path, GError **error)
     }
 
   JsonNode *gated = json_object_get_member (object, "is_gated_act");
-  const char *act = json_string (object, "dense_act_fn");
+  const char *act = fa_json_get_string (object, "dense_act_fn");
   if (gated != NULL && JSON_NODE_HOLDS_VALUE (gated) && json_node_get_value_type (gated) == G_TYPE_BOOLEAN &&
       json_node_get_boolean (gated) && act != NULL &&
       (g_str_equal (act, "gelu_new") || g_str_equal (act, "gelu_pytorch_tanh")))
@@ -484,30 +422,14 @@ read_config_json (const char *path, gboolean strict, Partial *partial, gboolean 
 {
   *out_ignored = FALSE;
 
-  g_autoptr (GMappedFile) mapped = g_mapped_file_new (path, FALSE, error);
-  if (mapped == NULL)
-    return FALSE;
-  gsize length = g_mapped_file_get_length (mapped);
-  if (length > MAX_CONFIG_BYTES)
-    {
-      g_set_error (error, FA_ERROR, FA_ERROR_CORRUPT_FILE,
-                   "%s: %" G_GSIZE_FORMAT " bytes is too large for a model config", path, length);
-      return FALSE;
-    }
-  const char *text = length > 0 ? g_mapped_file_get_contents (mapped) : "";
-  g_autoptr (JsonNode) root = _fa_safetensors_parse_json (path, "config", text, length, error);
+  g_autoptr (JsonNode) root = fa_model_read_config (path, error);
   if (root == NULL)
     return FALSE;
-  if (!JSON_NODE_HOLDS_OBJECT (root))
-    {
-      g_set_error (error, FA_ERROR, FA_ERROR_CORRUPT_FILE, "%s: not a JSON object", path);
-      return FALSE;
-    }
   JsonObject *object = json_node_get_object (root);
 
   /* diffusers configs name a class; transformers configs a model type */
-  const char *class_name = json_string (object, "_class_name");
-  const char *model_type = json_string (object, "model_type");
+  const char *class_name = fa_json_get_string (object, "_class_name");
+  const char *model_type = fa_json_get_string (object, "model_type");
   const char *other = class_name != NULL ? class_name
                       : model_type != NULL && !g_str_equal (model_type, "umt5") ? model_type : NULL;
   if (other != NULL)
@@ -530,15 +452,15 @@ read_config_json (const char *path, gboolean strict, Partial *partial, gboolean 
   if (!check_activation (object, path, error))
     return FALSE;
 
-  if (!json_positive (object, "vocab_size", path, MAX_VOCAB, &partial->vocab_size, error) ||
-      !json_positive (object, "d_model", path, MAX_WIDTH, &partial->d_model, error) ||
-      !json_positive (object, "d_kv", path, MAX_WIDTH, &partial->d_kv, error) ||
-      !json_positive (object, "num_heads", path, MAX_WIDTH, &partial->num_heads, error) ||
-      !json_positive (object, "d_ff", path, MAX_WIDTH, &partial->d_ff, error) ||
-      !json_positive (object, "num_layers", path, MAX_LAYERS, &partial->num_layers, error) ||
-      !json_positive (object, "relative_attention_num_buckets", path, MAX_WIDTH, &partial->num_buckets,
+  if (!fa_json_get_positive (object, "vocab_size", path, MAX_VOCAB, &partial->vocab_size, error) ||
+      !fa_json_get_positive (object, "d_model", path, MAX_WIDTH, &partial->d_model, error) ||
+      !fa_json_get_positive (object, "d_kv", path, MAX_WIDTH, &partial->d_kv, error) ||
+      !fa_json_get_positive (object, "num_heads", path, MAX_WIDTH, &partial->num_heads, error) ||
+      !fa_json_get_positive (object, "d_ff", path, MAX_WIDTH, &partial->d_ff, error) ||
+      !fa_json_get_positive (object, "num_layers", path, MAX_LAYERS, &partial->num_layers, error) ||
+      !fa_json_get_positive (object, "relative_attention_num_buckets", path, MAX_WIDTH, &partial->num_buckets,
                       error) ||
-      !json_positive (object, "relative_attention_max_distance", path, MAX_WIDTH,
+      !fa_json_get_positive (object, "relative_attention_max_distance", path, MAX_WIDTH,
                       &partial->max_distance, error))
     return FALSE;
 
@@ -574,7 +496,7 @@ need_tensor (Catalog *catalog, const char *name, Source *source, const char *wha
     }
   if (source->entry->ndim != 2)
     {
-      g_autofree char *shape = shape_string (source->entry->ndim, source->entry->shape);
+      g_autofree char *shape = fa_shape_to_string (source->entry->ndim, source->entry->shape);
       g_set_error (error, FA_ERROR, FA_ERROR_CORRUPT_FILE,
                    "%s: tensor '%s' has shape %s, not 2 axes as in a umT5 encoder", catalog->path,
                    source->entry->name, shape);
@@ -729,8 +651,8 @@ check_entry (Catalog *catalog, const FaSafetensorsEntry *entry, const TensorSpec
     same = entry->shape[d] == spec->shape[d];
   if (!same)
     {
-      g_autofree char *actual = shape_string (entry->ndim, entry->shape);
-      g_autofree char *expected = shape_string (spec->ndim, spec->shape);
+      g_autofree char *actual = fa_shape_to_string (entry->ndim, entry->shape);
+      g_autofree char *expected = fa_shape_to_string (spec->ndim, spec->shape);
       g_set_error (error, FA_ERROR, FA_ERROR_CORRUPT_FILE, "%s: tensor '%s' has shape %s, expected %s",
                    catalog->path, entry->name, actual, expected);
       return FALSE;
@@ -762,7 +684,7 @@ check_catalog (Catalog *catalog, GPtrArray *specs, GError **error)
       }
   if (first_missing != NULL)
     {
-      g_autofree char *shape = shape_string (first_missing->ndim, first_missing->shape);
+      g_autofree char *shape = fa_shape_to_string (first_missing->ndim, first_missing->shape);
       g_autofree char *also = n_missing > 1 ? g_strdup_printf (" (and %u more)", n_missing - 1) : NULL;
       g_set_error (error, FA_ERROR, FA_ERROR_NOT_FOUND, "%s: tensor '%s' %s is missing%s", catalog->path,
                    first_missing->name, shape, also != NULL ? also : "");

@@ -45,7 +45,6 @@
 #define WAN_EPS 1e-6
 
 /* A config.json is a few hundred bytes; refuse to read anything huge. */
-#define MAX_CONFIG_BYTES ((gsize) 1024 * 1024)
 
 /* Upper bounds that keep every size product far from overflowing. */
 #define MAX_LAYERS 4096
@@ -236,29 +235,6 @@ _fa_wan_dit_tensor_numel (const FaWanDitTensorSpec *spec)
   for (int i = 0; i < spec->ndim; i++)
     numel *= (guint64) spec->shape[i];
   return numel;
-}
-
-static char *
-shape_string (int ndim, const gint64 *shape)
-{
-  GString *s = g_string_new ("[");
-
-  for (int i = 0; i < ndim; i++)
-    g_string_append_printf (s, "%s%" G_GINT64_FORMAT, i > 0 ? ", " : "", shape[i]);
-  g_string_append_c (s, ']');
-  return g_string_free (s, FALSE);
-}
-
-/* @key's string, or NULL when it is absent or not a string (config files
- * are input: json-glib's own getter would complain on an object). */
-static const char *
-json_string (JsonObject *object, const char *key)
-{
-  JsonNode *node = json_object_get_member (object, key);
-
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
-    return NULL;
-  return json_node_get_string (node);
 }
 
 /* ---- names ---- */
@@ -485,24 +461,7 @@ attach_aux (Catalog *catalog, const FaSafetensorsEntry *entry, FaFp8AuxKind kind
                    catalog->path, entry->name, weight_name);
       return FALSE;
     }
-  if (kind == FA_FP8_AUX_QUANT_INFO)
-    return _fa_fp8_check_quant_info (catalog->path, entry, error);
-  if (!_fa_fp8_check_scale_dtype (catalog->path, entry, error))
-    return FALSE;
-  if (kind == FA_FP8_AUX_INPUT_SCALE)
-    return TRUE;
-  if (source->scale != NULL)
-    {
-      g_set_error (error, FA_ERROR, FA_ERROR_CORRUPT_FILE,
-                   "%s: '%s' has two scales, '%s' and '%s'", catalog->path, weight_name,
-                   source->scale->name, entry->name);
-      return FALSE;
-    }
-  /* Read now, so that a bad value fails before anything is converted. */
-  if (!_fa_fp8_read_scale (catalog->path, entry, &source->scale_value, error))
-    return FALSE;
-  source->scale = entry;
-  return TRUE;
+  return _fa_fp8_attach (catalog->path, entry, kind, weight_name, &source->scale, &source->scale_value, error);
 }
 
 static Catalog *
@@ -588,24 +547,8 @@ static gboolean
 json_positive (JsonObject *object, const char *key, const char *path, gint64 *inout,
                GError **error)
 {
-  JsonNode *node = json_object_get_member (object, key);
-
-  if (node == NULL || JSON_NODE_HOLDS_NULL (node) || *inout != 0)
-    return TRUE;
-  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64)
-    {
-      g_set_error (error, FA_ERROR, FA_ERROR_CORRUPT_FILE, "%s: \"%s\" is not an integer", path, key);
-      return FALSE;
-    }
-  gint64 value = json_node_get_int (node);
-  if (value < 1 || value > MAX_WIDTH)
-    {
-      g_set_error (error, FA_ERROR, FA_ERROR_CORRUPT_FILE,
-                   "%s: \"%s\" is %" G_GINT64_FORMAT ", outside [1, %d]", path, key, value, MAX_WIDTH);
-      return FALSE;
-    }
-  *inout = value;
-  return TRUE;
+  /* a field an earlier key already set keeps its value */
+  return *inout != 0 || fa_json_get_positive (object, key, path, MAX_WIDTH, inout, error);
 }
 
 /* A feature this loader and the forward pass do not implement: better a
@@ -627,7 +570,7 @@ refuse_unsupported (JsonObject *object, const char *path, GError **error)
         }
     }
 
-  const char *model_type = json_string (object, "model_type");
+  const char *model_type = fa_json_get_string (object, "model_type");
   if (model_type != NULL && !g_str_equal (model_type, "t2v"))
     {
       g_set_error (error, FA_ERROR, FA_ERROR_UNSUPPORTED,
@@ -686,28 +629,12 @@ read_config_json (const char *path, gboolean strict, Partial *partial, gboolean 
 {
   *out_ignored = FALSE;
 
-  g_autoptr (GMappedFile) mapped = g_mapped_file_new (path, FALSE, error);
-  if (mapped == NULL)
-    return FALSE;
-  gsize length = g_mapped_file_get_length (mapped);
-  if (length > MAX_CONFIG_BYTES)
-    {
-      g_set_error (error, FA_ERROR, FA_ERROR_CORRUPT_FILE,
-                   "%s: %" G_GSIZE_FORMAT " bytes is too large for a model config", path, length);
-      return FALSE;
-    }
-  const char *text = length > 0 ? g_mapped_file_get_contents (mapped) : "";
-  g_autoptr (JsonNode) root = _fa_safetensors_parse_json (path, "config", text, length, error);
+  g_autoptr (JsonNode) root = fa_model_read_config (path, error);
   if (root == NULL)
     return FALSE;
-  if (!JSON_NODE_HOLDS_OBJECT (root))
-    {
-      g_set_error (error, FA_ERROR, FA_ERROR_CORRUPT_FILE, "%s: not a JSON object", path);
-      return FALSE;
-    }
   JsonObject *object = json_node_get_object (root);
 
-  const char *class_name = json_string (object, "_class_name");
+  const char *class_name = fa_json_get_string (object, "_class_name");
   if (class_name != NULL && !g_str_equal (class_name, "WanTransformer3DModel") &&
       !g_str_equal (class_name, "WanModel"))
     {
@@ -809,7 +736,7 @@ need_tensor (Catalog *catalog, const char *canonical, int ndim, const char *what
   if (source->entry->ndim != ndim)
     {
       g_autofree char *name = describe (source);
-      g_autofree char *shape = shape_string (source->entry->ndim, source->entry->shape);
+      g_autofree char *shape = fa_shape_to_string (source->entry->ndim, source->entry->shape);
       g_set_error (error, FA_ERROR, FA_ERROR_CORRUPT_FILE,
                    "%s: tensor %s has shape %s, not %d axes as in a Wan DiT", catalog->path, name,
                    shape, ndim);
@@ -1048,7 +975,7 @@ check_catalog (Catalog *catalog, GPtrArray *specs, GError **error)
     {
       g_autofree char *original = catalog->original ? _fa_wan_dit_original_name (first_missing->name)
                                                     : NULL;
-      g_autofree char *shape = shape_string (first_missing->ndim, first_missing->shape);
+      g_autofree char *shape = fa_shape_to_string (first_missing->ndim, first_missing->shape);
       g_autofree char *also = n_missing > 1 ? g_strdup_printf (" (and %u more)", n_missing - 1) : NULL;
       g_set_error (error, FA_ERROR, FA_ERROR_NOT_FOUND, "%s: tensor '%s'%s%s%s %s is missing%s",
                    catalog->path, original != NULL ? original : first_missing->name,
@@ -1070,8 +997,8 @@ check_catalog (Catalog *catalog, GPtrArray *specs, GError **error)
       if (!same)
         {
           g_autofree char *name = describe (source);
-          g_autofree char *actual = shape_string (entry->ndim, entry->shape);
-          g_autofree char *expected = shape_string (spec->ndim, spec->shape);
+          g_autofree char *actual = fa_shape_to_string (entry->ndim, entry->shape);
+          g_autofree char *expected = fa_shape_to_string (spec->ndim, spec->shape);
           g_set_error (error, FA_ERROR, FA_ERROR_CORRUPT_FILE,
                        "%s: tensor %s has shape %s, expected %s", catalog->path, name, actual,
                        expected);

@@ -18,17 +18,6 @@ static const GOptionEntry entries[] = {
   { NULL },
 };
 
-static char *
-shape_to_string (const FaSafetensorsEntry *entry)
-{
-  GString *s = g_string_new ("[");
-
-  for (int i = 0; i < entry->ndim; i++)
-    g_string_append_printf (s, "%s%" G_GINT64_FORMAT, i > 0 ? ", " : "", entry->shape[i]);
-  g_string_append_c (s, ']');
-  return g_string_free (s, FALSE);
-}
-
 static void
 print_weights (FaWeights *weights)
 {
@@ -52,7 +41,7 @@ print_weights (FaWeights *weights)
       for (guint i = 0; i < n; i++)
         {
           const FaSafetensorsEntry *entry = fa_weights_get_entry (weights, i);
-          g_autofree char *shape = shape_to_string (entry);
+          g_autofree char *shape = fa_shape_to_string (entry->ndim, entry->shape);
           printf ("  %-*s  %-8s %s\n", (int) name_width, entry->name,
                   fa_dtype_get_name (entry->dtype), shape);
         }

@@ -64,16 +64,6 @@ read_rows (const char *readme, GError **error)
   return result;
 }
 
-static char *
-entry_shape (const FaSafetensorsEntry *entry)
-{
-  GString *s = g_string_new ("[");
-  for (int i = 0; i < entry->ndim; i++)
-    g_string_append_printf (s, "%s%" G_GINT64_FORMAT, i > 0 ? ", " : "", entry->shape[i]);
-  g_string_append_c (s, ']');
-  return g_string_free (s, FALSE);
-}
-
 static guint
 rows_in_file (const char *file)
 {
@@ -108,7 +98,7 @@ test_rows_match_files (void)
       const FaSafetensorsEntry *entry = fa_safetensors_lookup (file, row->tensor);
       if (entry == NULL)
         g_error ("%s: no tensor '%s'", row->file, row->tensor);
-      g_autofree char *shape = entry_shape (entry);
+      g_autofree char *shape = fa_shape_to_string (entry->ndim, entry->shape);
       if (!g_str_equal (fa_dtype_get_name (entry->dtype), row->dtype) || !g_str_equal (shape, row->shape))
         g_error ("%s: '%s' is %s %s, README says %s %s", row->file, row->tensor,
                  fa_dtype_get_name (entry->dtype), shape, row->dtype, row->shape);
