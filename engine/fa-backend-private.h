@@ -58,6 +58,15 @@ typedef struct {
   gboolean (*unpatchify) (FaBackend *self, const FaTensor *tokens, FaTensor *video,
                           const gint64 video_shape[5], const int patch[3], GError **error);
 
+  /* Shapes checked as fa_op_conv3d documents: x [tx, h, w, ci], history
+   * NULL or [th, h, w, ci], weight [co, kt, kh, kw, ci], y [to, ho, wo, co];
+   * @shape holds { th, tx, h, w, ci, to, ho, wo, co }. */
+  gboolean (*conv3d) (FaBackend *self, const FaTensor *x, const FaTensor *history,
+                      const FaTensor *weight, const FaTensor *bias, FaTensor *y,
+                      const FaConv3dParams *params, const gint64 shape[9], GError **error);
+  /* Same shape and dtype, any strides, no overlap; ndim ≥ 1. */
+  gboolean (*copy_strided) (FaBackend *self, const FaTensor *src, FaTensor *dst, GError **error);
+
   gpointer (*alloc) (FaBackend *self, gsize size, GError **error);
   void     (*free) (FaBackend *self, gpointer ptr);
   /* Byte copies; either side may be host memory. */

@@ -121,6 +121,41 @@ gboolean fa_op_patchify (FaBackend *backend, const FaTensor *video, FaTensor *to
 gboolean fa_op_unpatchify (FaBackend *backend, const FaTensor *tokens, FaTensor *video,
                            const int patch[3], GError **error);
 
+/* ---- video ops (the VAE) ----
+ * Video activations are channels-last frames, [T, H, W, C] f32: one
+ * pixel's channels are contiguous, so a convolution is a GEMM over
+ * gathered patches and a 1×1×1 convolution is a linear. */
+
+typedef struct {
+  int kernel[3];  /* kt, kh, kw */
+  int stride[3];  /* st, sh, sw */
+  int pad_front;  /* zero frames before the first input frame (causal padding) */
+  int pad_top, pad_bottom, pad_left, pad_right; /* zero pixels around every frame */
+  gboolean upsample; /* read each input frame as if nearest-neighbour upsampled ×2 in H and W */
+} FaConv3dParams;
+
+/* A 3-D convolution over the frames of @history (may be NULL: none)
+ * followed by those of @x, all [·, H, W, Ci] f32:
+ *   y[t, i, j, o] = bias[o] + Σ_{a,b,c,ci} weight[o, a, b, c, ci] ·
+ *                   in[t·st + a − pad_front, i·sh + b − pad_top, j·sw + c − pad_left, ci]
+ * where `in` is zero outside the frames and the (upsampled) frame. weight
+ * [Co, kt, kh, kw, Ci] (PyTorch's [Co, Ci, kt, kh, kw] with the input
+ * channels moved last), f32, or f16 on CUDA (the patches are then rounded
+ * to f16 and multiplied with f32 accumulation); bias [Co] f32 or NULL;
+ * y [To, Ho, Wo, Co] f32 with
+ *   To = (pad_front + Th + Tx − kt)/st + 1,
+ *   Ho = (H·u + pad_top + pad_bottom − kh)/sh + 1 (u = 2 when upsampling, else 1),
+ *   Wo likewise (integer division; every size ≥ 1).
+ * y must not overlap x or history. */
+gboolean fa_op_conv3d (FaBackend *backend, const FaTensor *x, const FaTensor *history,
+                       const FaTensor *weight, const FaTensor *bias, FaTensor *y,
+                       const FaConv3dParams *params, GError **error);
+
+/* dst = src element by element, for any strides (views from narrow and
+ * permute): same shape and dtype, both on the backend's device; the two
+ * must not overlap. */
+gboolean fa_op_copy (FaBackend *backend, const FaTensor *src, FaTensor *dst, GError **error);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (FaBackend, fa_backend_unref)
 
 G_END_DECLS

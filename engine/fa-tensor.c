@@ -331,6 +331,34 @@ fa_tensor_narrow (FaTensor *tensor, int axis, gint64 start, gint64 length, GErro
   return view;
 }
 
+FaTensor *
+fa_tensor_permute (FaTensor *tensor, const int *axes, GError **error)
+{
+  gboolean seen[FA_MAX_DIMS] = { FALSE };
+
+  g_return_val_if_fail (tensor != NULL && axes != NULL, NULL);
+
+  for (int i = 0; i < tensor->ndim; i++)
+    {
+      if (axes[i] < 0 || axes[i] >= tensor->ndim || seen[axes[i]])
+        {
+          g_set_error (error, FA_ERROR, FA_ERROR_SHAPE,
+                       "permute: axis list is not a permutation of the %d axes (entry %d is %d)",
+                       tensor->ndim, i, axes[i]);
+          return NULL;
+        }
+      seen[axes[i]] = TRUE;
+    }
+
+  FaTensor *view = view_new (tensor);
+  for (int i = 0; i < tensor->ndim; i++)
+    {
+      view->shape[i] = tensor->shape[axes[i]];
+      view->strides[i] = tensor->strides[axes[i]];
+    }
+  return view;
+}
+
 gboolean
 fa_tensor_copy (FaTensor *dst, const FaTensor *src, GError **error)
 {

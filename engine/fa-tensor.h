@@ -68,6 +68,9 @@ FaTensor *fa_tensor_reshape (FaTensor *tensor, int ndim, const gint64 *shape, GE
 /* Elements [start, start+length) along @axis; the result may be strided. */
 FaTensor *fa_tensor_narrow (FaTensor *tensor, int axis, gint64 start, gint64 length,
                             GError **error);
+/* Axis i of the view is axis @axes[i] of @tensor (a permutation of its
+ * ndim axes); the result is strided. */
+FaTensor *fa_tensor_permute (FaTensor *tensor, const int *axes, GError **error);
 
 /* Same dtype and element count, both contiguous; any direction between host
  * and device. */

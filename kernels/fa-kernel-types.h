@@ -64,6 +64,30 @@ fa_dtype_is_float (FaDType dtype)
          dtype == FA_DTYPE_F8_E4M3 || dtype == FA_DTYPE_F8_E5M2 || dtype == FA_DTYPE_F64;
 }
 
+/* One 3-D convolution over channels-last frames (fa_op_conv3d): the input
+ * is th history frames then tx frames, each [h, w, ci]; the output is
+ * [to, ho, wo, co]; the weight is [co, kt, kh, kw, ci]. Output pixel p =
+ * (t·ho + i)·wo + j reads input frame t·st + a − pad_front (history first),
+ * row i·sh + b − pad_top and column j·sw + c − pad_left of the frame as it
+ * would be after a nearest-neighbour ×2 upsampling when @upsample is set
+ * (then source row = that row / 2); anything outside is zero. */
+typedef struct {
+  int64_t th, tx, h, w, ci;
+  int64_t to, ho, wo, co;
+  int kt, kh, kw;
+  int st, sh, sw;
+  int pad_front, pad_top, pad_left;
+  int upsample;
+} FaConv3dGeometry;
+
+/* The length of a patch vector, ordered (a, b, c, ci) with ci fastest: the
+ * row length of the weight seen as [co, K]. */
+static inline int64_t
+fa_conv3d_patch_size (const FaConv3dGeometry *g)
+{
+  return (int64_t) g->kt * g->kh * g->kw * g->ci;
+}
+
 #ifdef __cplusplus
 }
 #endif

@@ -88,6 +88,29 @@ void fa_cpu_patchify (const void *video, void *tokens, size_t elem_size,
 void fa_cpu_unpatchify (const void *tokens, void *video, size_t elem_size,
                         const int64_t video_shape[5], const int patch[3]);
 
+/* ---- video ops ---- channels-last frames, see FaConv3dGeometry */
+
+/* The patch vectors of output pixels [p0, p0 + count): cols[p − p0, K]
+ * (K = fa_conv3d_patch_size), zeros where the patch leaves the input.
+ * @history may be NULL when g->th is 0. */
+void fa_cpu_conv3d_im2col_f32 (const float *history, const float *x, const FaConv3dGeometry *g,
+                               int64_t p0, int64_t count, float *cols);
+
+/* Floats of scratch fa_cpu_conv3d_f32 needs (0 when no patches are
+ * gathered: a 1×1×1 convolution with unit strides and no padding). */
+int64_t fa_cpu_conv3d_scratch_floats (const FaConv3dGeometry *g);
+
+/* y[p, o] = bias[o] + cols[p, :] · w[o, :] over all to·ho·wo output
+ * pixels, the patches gathered in blocks into @scratch; bias may be NULL. */
+void fa_cpu_conv3d_f32 (const float *history, const float *x, const float *w, const float *bias,
+                        float *y, const FaConv3dGeometry *g, float *scratch);
+
+/* dst[i…] = src[i…] over @shape (@ndim axes, 1 to 5), strides in elements,
+ * elements of @elem_size bytes (1, 2, 4 or 8); no overlap. */
+void fa_cpu_copy_strided (const void *src, const int64_t *src_strides, void *dst,
+                          const int64_t *dst_strides, const int64_t *shape, int ndim,
+                          size_t elem_size);
+
 #ifdef __cplusplus
 }
 #endif

@@ -151,6 +151,28 @@ int fa_cuda_attention_apply (cublasHandle_t blas, cudaStream_t stream, float *lo
                              const float *v, float *out, int64_t n, int64_t m, int64_t heads,
                              int64_t head_dim, FaCudaStatus *status);
 
+/* ---- video ops ---- channels-last frames, see FaConv3dGeometry */
+
+/* The convolution as patches gathered into @scratch (in @w_dtype: f32, or
+ * f16 with values beyond its range saturated) and one cuBLAS GEMM per block
+ * of output pixels with f32 accumulation (TF32 never). y, x, history and
+ * bias are f32; bias may be NULL. The blocks are sized so that the patches
+ * fit @scratch_size, which must be at least
+ * fa_cuda_conv3d_scratch_size (g, w_dtype, 0) (one block of one output
+ * row); fa_cuda_conv3d_scratch_size (g, w_dtype, budget) is what a block
+ * of up to @budget bytes needs. Returns 0, or -1 with @status filled in;
+ * binds @blas to @stream. */
+size_t fa_cuda_conv3d_scratch_size (const FaConv3dGeometry *g, FaDType w_dtype, size_t budget);
+int fa_cuda_conv3d (cublasHandle_t blas, cudaStream_t stream, const float *history, const float *x,
+                    FaDType w_dtype, const void *w, const float *bias, float *y,
+                    const FaConv3dGeometry *g, void *scratch, size_t scratch_size,
+                    FaCudaStatus *status);
+
+/* As fa_cpu_copy_strided, on the device. */
+cudaError_t fa_cuda_copy_strided (const void *src, const int64_t *src_strides, void *dst,
+                                  const int64_t *dst_strides, const int64_t *shape, int ndim,
+                                  size_t elem_size, cudaStream_t stream);
+
 #ifdef __cplusplus
 }
 #endif
