@@ -285,6 +285,63 @@ cpu_unpatchify (FaBackend *self, const FaTensor *tokens, FaTensor *video,
   return TRUE;
 }
 
+static gboolean
+cpu_conv3d (FaBackend *self, const FaTensor *x, const FaTensor *history, const FaTensor *weight,
+            const FaTensor *bias, FaTensor *y, const FaConv3dParams *params, const gint64 shape[9],
+            GError **error)
+{
+  const FaConv3dGeometry g = {
+    .th = shape[0], .tx = shape[1], .h = shape[2], .w = shape[3], .ci = shape[4],
+    .to = shape[5], .ho = shape[6], .wo = shape[7], .co = shape[8],
+    .kt = params->kernel[0], .kh = params->kernel[1], .kw = params->kernel[2],
+    .st = params->stride[0], .sh = params->stride[1], .sw = params->stride[2],
+    .pad_front = params->pad_front, .pad_top = params->pad_top, .pad_left = params->pad_left,
+    .upsample = params->upsample ? 1 : 0,
+  };
+
+  if (weight->dtype != FA_DTYPE_F32)
+    {
+      g_set_error (error, FA_ERROR, FA_ERROR_DTYPE,
+                   "conv3d: the CPU backend computes in f32, but weight is %s (convert it first)",
+                   fa_dtype_get_name (weight->dtype));
+      return FALSE;
+    }
+  /* a block's GEMM is at most max(one output row, 8 Mi floats / K) pixels */
+  if (fa_conv3d_patch_size (&g) > G_MAXINT32 || g.co > G_MAXINT32 || g.wo > G_MAXINT32)
+    {
+      g_set_error (error, FA_ERROR, FA_ERROR_UNSUPPORTED,
+                   "conv3d: patches of %" G_GINT64_FORMAT " values, %" G_GINT64_FORMAT
+                   " output channels or rows of %" G_GINT64_FORMAT " pixels exceed BLAS's 32-bit range",
+                   fa_conv3d_patch_size (&g), g.co, g.wo);
+      return FALSE;
+    }
+
+  gsize scratch_size = (gsize) fa_cpu_conv3d_scratch_floats (&g) * sizeof (float);
+  float *scratch = NULL;
+  if (scratch_size > 0 && (scratch = fa_backend_alloc (self, scratch_size, error)) == NULL)
+    return FALSE;
+  fa_cpu_conv3d_f32 (f32 (history), f32 (x), f32 (weight), f32 (bias),
+                     fa_tensor_get_data (y), &g, scratch);
+  fa_backend_free (self, scratch, scratch_size);
+  return TRUE;
+}
+
+static gboolean
+cpu_copy_strided (FaBackend *self, const FaTensor *src, FaTensor *dst, GError **error)
+{
+  int64_t shape[FA_MAX_DIMS], src_strides[FA_MAX_DIMS], dst_strides[FA_MAX_DIMS];
+
+  for (int i = 0; i < src->ndim; i++)
+    {
+      shape[i] = src->shape[i];
+      src_strides[i] = src->strides[i];
+      dst_strides[i] = dst->strides[i];
+    }
+  fa_cpu_copy_strided (fa_tensor_get_data (src), src_strides, fa_tensor_get_data (dst), dst_strides,
+                       shape, src->ndim, fa_dtype_size (src->dtype));
+  return TRUE;
+}
+
 static gpointer
 cpu_alloc (FaBackend *self, gsize size, GError **error)
 {
@@ -329,6 +386,8 @@ static const FaBackendOps cpu_ops = {
   .gated_add = cpu_gated_add,
   .patchify = cpu_patchify,
   .unpatchify = cpu_unpatchify,
+  .conv3d = cpu_conv3d,
+  .copy_strided = cpu_copy_strided,
   .alloc = cpu_alloc,
   .free = cpu_free,
   .copy = cpu_copy,

@@ -29,8 +29,10 @@ typedef struct {
   cudaStream_t stream;
   cublasHandle_t blas;
 
-  /* Room for f32 linear operands rounded to bf16. It only grows; the lock
-   * keeps two host threads from sharing or resizing it at once. */
+  /* Room for f32 linear operands rounded to bf16 and for the patches of a
+   * block of convolution outputs. It only grows; the lock keeps two host
+   * threads from sharing or resizing it at once, and serializes the cuBLAS
+   * handle. */
   GMutex scratch_lock;
   void *scratch;
   gsize scratch_size;
@@ -210,7 +212,8 @@ ensure_scratch (FaBackend *self, gsize size, GError **error)
       impl->scratch = NULL;
       impl->scratch_size = 0;
     }
-  impl->scratch = device_alloc (size, "for the linear's bf16 scratch", error);
+  impl->scratch = device_alloc (size, "for the backend's scratch (linear operands, convolution patches)",
+                                error);
   if (impl->scratch == NULL)
     return FALSE;
   impl->scratch_size = size;
@@ -686,6 +689,108 @@ cuda_unpatchify (FaBackend *self, const FaTensor *tokens, FaTensor *video,
                        op, error);
 }
 
+/* ---- video ops ---- */
+
+/* The most a convolution adds to the memory in use: its patches go in
+ * blocks of output pixels that fit this (at least one output row, however
+ * wide). */
+#define CONV3D_SCRATCH_BUDGET ((gsize) 256 << 20)
+
+static gboolean
+require_f32 (const char *op, const char *role, const FaTensor *t, GError **error)
+{
+  if (t == NULL || t->dtype == FA_DTYPE_F32)
+    return TRUE;
+  g_set_error (error, FA_ERROR, FA_ERROR_DTYPE,
+               "%s: %s is %s, but the CUDA backend convolves f32 activations (convert it first)",
+               op, role, fa_dtype_get_name (t->dtype));
+  return FALSE;
+}
+
+static gboolean
+cuda_conv3d (FaBackend *self, const FaTensor *x, const FaTensor *history, const FaTensor *weight,
+             const FaTensor *bias, FaTensor *y, const FaConv3dParams *params,
+             const gint64 shape[9], GError **error)
+{
+  FaCudaImpl *impl = impl_of (self);
+  const char *op = "conv3d";
+  FaCudaStatus status;
+  gboolean ok = TRUE;
+
+  if (!require_f32 (op, "x", x, error) || !require_f32 (op, "history", history, error) ||
+      !require_f32 (op, "bias", bias, error) || !require_f32 (op, "y", y, error))
+    return FALSE;
+  if (weight->dtype != FA_DTYPE_F32 && weight->dtype != FA_DTYPE_F16)
+    {
+      g_set_error (error, FA_ERROR, FA_ERROR_DTYPE,
+                   "conv3d: the CUDA backend takes an f32 or f16 weight, not %s (convert it first)",
+                   fa_dtype_get_name (weight->dtype));
+      return FALSE;
+    }
+
+  const FaConv3dGeometry g = {
+    .th = shape[0], .tx = shape[1], .h = shape[2], .w = shape[3], .ci = shape[4],
+    .to = shape[5], .ho = shape[6], .wo = shape[7], .co = shape[8],
+    .kt = params->kernel[0], .kh = params->kernel[1], .kw = params->kernel[2],
+    .st = params->stride[0], .sh = params->stride[1], .sw = params->stride[2],
+    .pad_front = params->pad_front, .pad_top = params->pad_top, .pad_left = params->pad_left,
+    .upsample = params->upsample ? 1 : 0,
+  };
+  if (fa_conv3d_patch_size (&g) > INT_MAX || g.co > INT_MAX)
+    {
+      g_set_error (error, FA_ERROR, FA_ERROR_UNSUPPORTED,
+                   "conv3d: a weight of [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
+                   "] exceeds cuBLAS's 32-bit dimensions",
+                   g.co, fa_conv3d_patch_size (&g));
+      return FALSE;
+    }
+  if (!enter (self, error))
+    return FALSE;
+
+  gsize scratch_size = fa_cuda_conv3d_scratch_size (&g, weight->dtype, CONV3D_SCRATCH_BUDGET);
+
+  /* A scratch already larger (an earlier linear's or convolution's) costs
+   * nothing more and makes the blocks larger. */
+  g_mutex_lock (&impl->scratch_lock);
+  if (!ensure_scratch (self, scratch_size, error))
+    ok = FALSE;
+  else if (fa_cuda_conv3d (impl->blas, impl->stream, data_or_null (history),
+                           fa_tensor_get_data (x), weight->dtype, fa_tensor_get_data (weight),
+                           data_or_null (bias), fa_tensor_get_data (y), &g, impl->scratch,
+                           impl->scratch_size, &status) != 0)
+    ok = set_status_error (error, op, &status);
+  g_mutex_unlock (&impl->scratch_lock);
+
+  return ok;
+}
+
+static gboolean
+cuda_copy_strided (FaBackend *self, const FaTensor *src, FaTensor *dst, GError **error)
+{
+  int64_t shape[FA_MAX_DIMS], src_strides[FA_MAX_DIMS], dst_strides[FA_MAX_DIMS];
+  gsize elem_size = fa_dtype_size (src->dtype);
+
+  if (elem_size != 1 && elem_size != 2 && elem_size != 4 && elem_size != 8)
+    {
+      g_set_error (error, FA_ERROR, FA_ERROR_DTYPE,
+                   "copy: the CUDA backend copies elements of 1, 2, 4 or 8 bytes, not %s",
+                   fa_dtype_get_name (src->dtype));
+      return FALSE;
+    }
+  if (!enter (self, error))
+    return FALSE;
+  for (int i = 0; i < src->ndim; i++)
+    {
+      shape[i] = src->shape[i];
+      src_strides[i] = src->strides[i];
+      dst_strides[i] = dst->strides[i];
+    }
+  return check_kernel (fa_cuda_copy_strided (fa_tensor_get_data (src), src_strides,
+                                             fa_tensor_get_data (dst), dst_strides, shape,
+                                             src->ndim, elem_size, impl_of (self)->stream),
+                       "copy", error);
+}
+
 /* ---- life cycle ---- */
 
 static void
@@ -729,6 +834,8 @@ static const FaBackendOps cuda_ops = {
   .gated_add = cuda_gated_add,
   .patchify = cuda_patchify,
   .unpatchify = cuda_unpatchify,
+  .conv3d = cuda_conv3d,
+  .copy_strided = cuda_copy_strided,
   .alloc = cuda_alloc,
   .free = cuda_free,
   .copy = cuda_copy,

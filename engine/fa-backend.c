@@ -825,3 +825,253 @@ fa_op_unpatchify (FaBackend *backend, const FaTensor *tokens, FaTensor *video, c
     return TRUE;
   return backend->ops->unpatchify (backend, tokens, video, video_shape, patch, error);
 }
+
+/* ---- video ops ---- */
+
+/* The device of an operand any strides may describe. */
+static gboolean
+check_device (FaBackend *backend, const char *op, const char *role, const FaTensor *tensor,
+              GError **error)
+{
+  if (tensor->device == backend->device)
+    return TRUE;
+  g_set_error (error, FA_ERROR, FA_ERROR_DEVICE, "%s: %s is on %s but the backend computes on %s",
+               op, role, fa_device_get_name (tensor->device), fa_device_get_name (backend->device));
+  return FALSE;
+}
+
+static gboolean
+check_conv3d_params (const FaConv3dParams *params, GError **error)
+{
+  if (params == NULL)
+    {
+      g_set_error (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT, "conv3d: params is NULL");
+      return FALSE;
+    }
+  for (int i = 0; i < 3; i++)
+    if (params->kernel[i] < 1 || params->stride[i] < 1)
+      {
+        g_set_error (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT,
+                     "conv3d: kernel [%d, %d, %d] and stride [%d, %d, %d] need sizes of at least 1",
+                     params->kernel[0], params->kernel[1], params->kernel[2], params->stride[0],
+                     params->stride[1], params->stride[2]);
+        return FALSE;
+      }
+  if (params->pad_front < 0 || params->pad_top < 0 || params->pad_bottom < 0 ||
+      params->pad_left < 0 || params->pad_right < 0)
+    {
+      g_set_error (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT,
+                   "conv3d: negative padding (front %d, top %d, bottom %d, left %d, right %d)",
+                   params->pad_front, params->pad_top, params->pad_bottom, params->pad_left,
+                   params->pad_right);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Frames [·, H, W, C]. */
+static gboolean
+check_frames (const char *role, const FaTensor *tensor, GError **error)
+{
+  if (tensor->ndim == 4)
+    return TRUE;
+  g_autofree char *got = fa_tensor_shape_to_string (tensor);
+  g_set_error (error, FA_ERROR, FA_ERROR_SHAPE,
+               "conv3d: %s has shape %s, expected [frames, height, width, channels]", role, got);
+  return FALSE;
+}
+
+/* One output axis: (size + padding − kernel)/stride + 1, or -1 when the
+ * kernel does not fit even once. */
+static gint64
+conv_output_size (gint64 size, gint64 padding, int kernel, int stride)
+{
+  gint64 span = size + padding - kernel;
+
+  return span < 0 ? -1 : span / stride + 1;
+}
+
+gboolean
+fa_op_conv3d (FaBackend *backend, const FaTensor *x, const FaTensor *history,
+              const FaTensor *weight, const FaTensor *bias, FaTensor *y,
+              const FaConv3dParams *params, GError **error)
+{
+  const char *op = "conv3d";
+
+  g_return_val_if_fail (backend != NULL && x != NULL && weight != NULL && y != NULL, FALSE);
+
+  if (!check_conv3d_params (params, error))
+    return FALSE;
+  if (!check_operand (backend, op, "x", x, error) ||
+      (history != NULL && !check_operand (backend, op, "history", history, error)) ||
+      !check_operand (backend, op, "weight", weight, error) ||
+      (bias != NULL && !check_operand (backend, op, "bias", bias, error)) ||
+      !check_operand (backend, op, "y", y, error))
+    return FALSE;
+  if (!check_frames ("x", x, error) || (history != NULL && !check_frames ("history", history, error)) ||
+      !check_frames ("y", y, error))
+    return FALSE;
+
+  const gint64 tx = x->shape[0], h = x->shape[1], w = x->shape[2], ci = x->shape[3];
+  const gint64 th = history != NULL ? history->shape[0] : 0;
+  if (history != NULL && (history->shape[1] != h || history->shape[2] != w || history->shape[3] != ci))
+    {
+      g_autofree char *hs = fa_tensor_shape_to_string (history);
+      g_autofree char *xs = fa_tensor_shape_to_string (x);
+      g_set_error (error, FA_ERROR, FA_ERROR_SHAPE,
+                   "conv3d: history frames %s do not match x frames %s (height, width and channels differ)",
+                   hs, xs);
+      return FALSE;
+    }
+  if (ci == 0)
+    {
+      g_set_error (error, FA_ERROR, FA_ERROR_SHAPE, "conv3d: x has no channels");
+      return FALSE;
+    }
+
+  const int *kernel = params->kernel;
+  if (weight->ndim != 5 || weight->shape[1] != kernel[0] || weight->shape[2] != kernel[1] ||
+      weight->shape[3] != kernel[2] || weight->shape[4] != ci)
+    {
+      g_autofree char *ws = fa_tensor_shape_to_string (weight);
+      g_set_error (error, FA_ERROR, FA_ERROR_SHAPE,
+                   "conv3d: weight has shape %s, expected [out, %d, %d, %d, %" G_GINT64_FORMAT
+                   "] (kernel [%d, %d, %d], %" G_GINT64_FORMAT " input channels, channels last)",
+                   ws, kernel[0], kernel[1], kernel[2], ci, kernel[0], kernel[1], kernel[2], ci);
+      return FALSE;
+    }
+  const gint64 co = weight->shape[0];
+  if (bias != NULL && (bias->ndim != 1 || bias->shape[0] != co))
+    {
+      g_autofree char *bs = fa_tensor_shape_to_string (bias);
+      g_set_error (error, FA_ERROR, FA_ERROR_SHAPE,
+                   "conv3d: bias has shape %s, expected [%" G_GINT64_FORMAT "]", bs, co);
+      return FALSE;
+    }
+
+  const gint64 u = params->upsample ? 2 : 1;
+  const gint64 to = conv_output_size (params->pad_front + th + tx, 0, kernel[0], params->stride[0]);
+  const gint64 ho = conv_output_size (h * u, params->pad_top + params->pad_bottom, kernel[1],
+                                      params->stride[1]);
+  const gint64 wo = conv_output_size (w * u, params->pad_left + params->pad_right, kernel[2],
+                                      params->stride[2]);
+  if (to < 1 || ho < 1 || wo < 1)
+    {
+      g_autofree char *xs = fa_tensor_shape_to_string (x);
+      g_set_error (error, FA_ERROR, FA_ERROR_SHAPE,
+                   "conv3d: the kernel [%d, %d, %d] does not fit the padded input (%" G_GINT64_FORMAT
+                   " history frames, x %s%s)",
+                   kernel[0], kernel[1], kernel[2], th, xs, params->upsample ? ", upsampled ×2" : "");
+      return FALSE;
+    }
+  const gint64 expected[4] = { to, ho, wo, co };
+  if (y->shape[0] != to || y->shape[1] != ho || y->shape[2] != wo || y->shape[3] != co)
+    {
+      g_autofree char *want = fa_shape_to_string (4, expected);
+      g_autofree char *got = fa_tensor_shape_to_string (y);
+      g_set_error (error, FA_ERROR, FA_ERROR_SHAPE, "conv3d: y should have shape %s but has %s", want,
+                   got);
+      return FALSE;
+    }
+
+  if (!check_f32_param (op, "x", x, error) ||
+      (history != NULL && !check_f32_param (op, "history", history, error)) ||
+      (bias != NULL && !check_f32_param (op, "bias", bias, error)) ||
+      !check_f32_param (op, "y", y, error))
+    return FALSE;
+  /* whether f16 weights are taken is the backend's to say */
+  if (weight->dtype != FA_DTYPE_F32 && weight->dtype != FA_DTYPE_F16)
+    {
+      g_set_error (error, FA_ERROR, FA_ERROR_DTYPE, "conv3d: weight is %s, expected f32 or f16",
+                   fa_dtype_get_name (weight->dtype));
+      return FALSE;
+    }
+
+  /* y is written block by block while the inputs are still being read */
+  if (!check_apart (op, "y", y, "x", x, error) ||
+      (history != NULL && !check_apart (op, "y", y, "history", history, error)) ||
+      !check_apart (op, "y", y, "weight", weight, error) ||
+      (bias != NULL && !check_apart (op, "y", y, "bias", bias, error)))
+    return FALSE;
+  if (co == 0)
+    return TRUE;
+
+  const gint64 shape[9] = { th, tx, h, w, ci, to, ho, wo, co };
+  if (backend->ops->conv3d == NULL)
+    {
+      g_set_error (error, FA_ERROR, FA_ERROR_UNSUPPORTED, "conv3d: %s has no 3-D convolution",
+                   backend->description);
+      return FALSE;
+    }
+  return backend->ops->conv3d (backend, x, history, weight, bias, y, params, shape, error);
+}
+
+/* The bytes a view can touch, [*lo, *hi), whatever its strides. */
+static void
+tensor_span (const FaTensor *tensor, guintptr *lo, guintptr *hi)
+{
+  gint64 first = 0, last = 0;
+  gint64 size = (gint64) fa_dtype_size (tensor->dtype);
+
+  for (int i = 0; i < tensor->ndim; i++)
+    {
+      gint64 reach = (tensor->shape[i] - 1) * tensor->strides[i];
+      if (reach < 0)
+        first += reach;
+      else
+        last += reach;
+    }
+  *lo = (guintptr) fa_tensor_get_data (tensor) + (guintptr) (first * size);
+  *hi = (guintptr) fa_tensor_get_data (tensor) + (guintptr) ((last + 1) * size);
+}
+
+gboolean
+fa_op_copy (FaBackend *backend, const FaTensor *src, FaTensor *dst, GError **error)
+{
+  const char *op = "copy";
+
+  g_return_val_if_fail (backend != NULL && src != NULL && dst != NULL, FALSE);
+
+  if (!check_device (backend, op, "src", src, error) || !check_device (backend, op, "dst", dst, error))
+    return FALSE;
+  if (dst->dtype != src->dtype)
+    {
+      g_set_error (error, FA_ERROR, FA_ERROR_DTYPE,
+                   "copy: dst is %s but src is %s (fa_op_convert converts)",
+                   fa_dtype_get_name (dst->dtype), fa_dtype_get_name (src->dtype));
+      return FALSE;
+    }
+  if (!fa_tensor_same_shape (dst, src))
+    {
+      g_autofree char *ds = fa_tensor_shape_to_string (dst);
+      g_autofree char *ss = fa_tensor_shape_to_string (src);
+      g_set_error (error, FA_ERROR, FA_ERROR_SHAPE, "copy: dst has shape %s but src has %s", ds, ss);
+      return FALSE;
+    }
+  if (fa_tensor_get_numel (src) == 0)
+    return TRUE;
+
+  /* By the bytes the two views span: views that interleave without sharing
+   * an element (alternate columns of one matrix) are refused too. */
+  guintptr src_lo, src_hi, dst_lo, dst_hi;
+  tensor_span (src, &src_lo, &src_hi);
+  tensor_span (dst, &dst_lo, &dst_hi);
+  if (src_lo < dst_hi && dst_lo < src_hi)
+    {
+      g_set_error (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT, "copy: dst must not overlap src");
+      return FALSE;
+    }
+
+  /* a scalar is one contiguous element */
+  if (src->ndim == 0)
+    return backend->ops->copy (backend, fa_tensor_get_data (dst), dst->device,
+                               fa_tensor_get_data (src), src->device, fa_dtype_size (src->dtype),
+                               error);
+  if (backend->ops->copy_strided == NULL)
+    {
+      g_set_error (error, FA_ERROR, FA_ERROR_UNSUPPORTED, "copy: %s has no strided copy",
+                   backend->description);
+      return FALSE;
+    }
+  return backend->ops->copy_strided (backend, src, dst, error);
+}

@@ -303,3 +303,58 @@ fa_reference_unpatchify (const float *tokens, double *video, int64_t batch, int6
                 tokens[(b * n + token) * token_width + k];
             }
 }
+
+/* The channels of pixel (row, col) of frame f of the 3-D convolution's input
+ * as the kernel sees it: @in_shape is { th, tx, h, w, ci }, frames
+ * [0, th) are history's and [th, th + tx) x's, and the frame is h·u × w·u
+ * (u = 2 when @upsample, each source pixel repeated 2 × 2). NULL outside
+ * (the padding). */
+static inline const float *
+fa_reference_conv3d_pixel (const float *history, const float *x, const int64_t in_shape[5],
+                           int upsample, int64_t f, int64_t row, int64_t col)
+{
+  const int64_t th = in_shape[0], tx = in_shape[1], h = in_shape[2], w = in_shape[3];
+  const int64_t ci = in_shape[4], u = upsample ? 2 : 1;
+
+  if (f < 0 || f >= th + tx || row < 0 || row >= h * u || col < 0 || col >= w * u)
+    return NULL;
+  if (f < th)
+    return history + ((f * h + row / u) * w + col / u) * ci;
+  return x + (((f - th) * h + row / u) * w + col / u) * ci;
+}
+
+/* y[t, i, j, o] = bias[o] + Σ_{a,b,c,k} weight[o, a, b, c, k] ·
+ *                 in[t·st + a − pad[0], i·sh + b − pad[1], j·sw + c − pad[2], k]
+ * with @in as fa_reference_conv3d_pixel reads it; weight [co, kt, kh, kw, ci],
+ * bias [co] or NULL, y [to, ho, wo, co] (@out_shape). The padding after the
+ * frame only decides the output size, so it is not needed here. */
+static inline void
+fa_reference_conv3d (const float *history, const float *x, const float *weight, const float *bias,
+                     double *y, const int64_t in_shape[5], const int64_t out_shape[4],
+                     const int kernel[3], const int stride[3], const int pad[3], int upsample)
+{
+  const int64_t ci = in_shape[4];
+  const int64_t to = out_shape[0], ho = out_shape[1], wo = out_shape[2], co = out_shape[3];
+
+  for (int64_t t = 0; t < to; t++)
+    for (int64_t i = 0; i < ho; i++)
+      for (int64_t j = 0; j < wo; j++)
+        for (int64_t o = 0; o < co; o++)
+          {
+            double acc = bias != NULL ? bias[o] : 0.0;
+            for (int a = 0; a < kernel[0]; a++)
+              for (int b = 0; b < kernel[1]; b++)
+                for (int c = 0; c < kernel[2]; c++)
+                  {
+                    const float *in = fa_reference_conv3d_pixel (
+                      history, x, in_shape, upsample, t * stride[0] + a - pad[0],
+                      i * stride[1] + b - pad[1], j * stride[2] + c - pad[2]);
+                    const float *wr = weight + (((o * kernel[0] + a) * kernel[1] + b) * kernel[2] + c) * ci;
+                    if (in == NULL)
+                      continue;
+                    for (int64_t k = 0; k < ci; k++)
+                      acc += (double) wr[k] * in[k];
+                  }
+            y[((t * ho + i) * wo + j) * co + o] = acc;
+          }
+}

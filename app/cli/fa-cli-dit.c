@@ -292,7 +292,12 @@ fa_cli_debug (int argc, char **argv)
     return fa_cli_debug_tokenize (argc - 1, argv + 1);
   if (argc >= 2 && g_str_equal (argv[1], "t5"))
     return fa_cli_debug_t5 (argc - 1, argv + 1);
-  fprintf (stderr, "flowanchor debug: expected 'dit', 'tokenize' or 't5' (flowanchor debug dit --help)\n");
+  if (argc >= 2 && g_str_equal (argv[1], "vae-encode"))
+    return fa_cli_debug_vae_encode (argc - 1, argv + 1);
+  if (argc >= 2 && g_str_equal (argv[1], "vae-decode"))
+    return fa_cli_debug_vae_decode (argc - 1, argv + 1);
+  fprintf (stderr, "flowanchor debug: expected 'dit', 'tokenize', 't5', 'vae-encode' or 'vae-decode' "
+                   "(flowanchor debug dit --help)\n");
   return FA_CLI_USAGE;
 }
 

@@ -15,8 +15,11 @@ int fa_cli_doctor (int argc, char **argv);
 int fa_cli_bench (int argc, char **argv);
 int fa_cli_bench_dit (int argc, char **argv);
 int fa_cli_bench_t5 (int argc, char **argv);
+int fa_cli_bench_vae (int argc, char **argv);
 int fa_cli_debug (int argc, char **argv);
 int fa_cli_debug_tokenize (int argc, char **argv);
 int fa_cli_debug_t5 (int argc, char **argv);
+int fa_cli_debug_vae_encode (int argc, char **argv);
+int fa_cli_debug_vae_decode (int argc, char **argv);
 
 G_END_DECLS

@@ -16,8 +16,9 @@ static const struct {
 } verbs[] = {
   { "inspect", fa_cli_inspect, "list the tensors of a checkpoint file, sharded set or model folder" },
   { "doctor", fa_cli_doctor, "report backends, GStreamer elements and the model folder" },
-  { "bench", fa_cli_bench, "time the engine: 'bench ops', 'bench dit', 'bench t5'" },
-  { "debug", fa_cli_debug, "'debug dit' (one DiT forward), 'debug tokenize', 'debug t5' (a prompt's context)" },
+  { "bench", fa_cli_bench, "time the engine: 'bench ops', 'bench dit', 'bench t5', 'bench vae'" },
+  { "debug", fa_cli_debug, "'debug dit' (one DiT forward), 'debug tokenize', 'debug t5' (a prompt's context),\n"
+    "            'debug vae-encode', 'debug vae-decode' (a clip to a latent and back)" },
 };
 
 static void

@@ -159,7 +159,7 @@ int fa_cuda_attention_apply (cublasHandle_t blas, cudaStream_t stream, float *lo
  * bias are f32; bias may be NULL. The blocks are sized so that the patches
  * fit @scratch_size, which must be at least
  * fa_cuda_conv3d_scratch_size (g, w_dtype, 0) (one block of one output
- * row); fa_cuda_conv3d_scratch_size (g, w_dtype, budget) is what a block
+ * row; 0 for an f32 1×1×1 convolution that reads x directly); fa_cuda_conv3d_scratch_size (g, w_dtype, budget) is what a block
  * of up to @budget bytes needs. Returns 0, or -1 with @status filled in;
  * binds @blas to @stream. */
 size_t fa_cuda_conv3d_scratch_size (const FaConv3dGeometry *g, FaDType w_dtype, size_t budget);

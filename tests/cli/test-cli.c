@@ -328,6 +328,164 @@ test_debug_tokenize_and_t5 (void)
   fa_test_remove_tree (dir);
 }
 
+/* max|y − ref| / max|ref| between a written tensor and a golden one of the
+ * same element count; the output's shape is checked against @ndim and the
+ * golden's trailing axes (an unbatched output drops the leading 1). */
+static double
+written_vs_golden (const char *path, const char *name, int ndim, FaSafetensors *goldens, const char *golden)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (FaSafetensors) written = fa_safetensors_open (path, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (fa_safetensors_get_n_tensors (written), ==, 1);
+  const FaSafetensorsEntry *got = fa_safetensors_lookup (written, name);
+  const FaSafetensorsEntry *want = fa_safetensors_lookup (goldens, golden);
+  g_assert_nonnull (got);
+  g_assert_nonnull (want);
+  g_assert_cmpint (got->dtype, ==, FA_DTYPE_F32);
+  g_assert_cmpint (got->ndim, ==, ndim);
+  for (int i = 1; i <= ndim; i++)
+    g_assert_cmpint (got->shape[ndim - i], ==, want->shape[want->ndim - i]);
+  g_assert_cmpuint (got->nbytes, ==, want->nbytes);
+
+  g_autofree float *y = g_memdup2 (got->data, got->nbytes);
+  g_autofree float *ref = g_memdup2 (want->data, want->nbytes);
+  double max_diff = 0, max_ref = 0;
+  for (gsize i = 0; i < got->nbytes / sizeof (float); i++)
+    {
+      if (!isfinite (y[i]))
+        return INFINITY;
+      max_diff = fmax (max_diff, fabs ((double) y[i] - ref[i]));
+      max_ref = fmax (max_ref, fabs ((double) ref[i]));
+    }
+  return max_diff / fmax (max_ref, 1e-30);
+}
+
+/* A golden f32 [B, C, T, H, W] tensor (optionally its first @frames
+ * frames, or without its batch axis) on its own in a file, as a user would
+ * bring it. */
+static void
+write_golden_slice (FaSafetensors *goldens, const char *golden, gint64 frames, gboolean drop_batch,
+                    const char *path)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (FaBackend) cpu = fa_backend_new_cpu ();
+  const FaSafetensorsEntry *entry = fa_safetensors_lookup (goldens, golden);
+  g_assert_nonnull (entry);
+  g_assert_cmpint (entry->ndim, ==, 5);
+  gint64 shape[5];
+  memcpy (shape, entry->shape, sizeof shape);
+  shape[2] = frames > 0 ? frames : shape[2];
+  g_autoptr (FaTensor) copy = fa_tensor_new (cpu, FA_DTYPE_F32, 5, shape, &error);
+  g_assert_no_error (error);
+
+  /* frame t of channel c is a contiguous run, so each channel's first
+   * frames are one copy */
+  gsize kept = shape[2] * shape[3] * shape[4] * sizeof (float);
+  gsize stride = entry->shape[2] * shape[3] * shape[4] * sizeof (float);
+  for (gint64 i = 0; i < shape[0] * shape[1]; i++)
+    memcpy ((char *) fa_tensor_get_data (copy) + i * kept, (const char *) entry->data + i * stride, kept);
+
+  g_autoptr (FaTensor) shaped = drop_batch ? fa_tensor_reshape (copy, 4, &shape[1], &error) : fa_tensor_ref (copy);
+  g_assert_no_error (error);
+  g_assert_true (fa_safetensors_write (path, 1, (const char *[]) { "x" }, &shaped, NULL, &error));
+  g_assert_no_error (error);
+}
+
+static void
+test_debug_vae (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = fa_test_make_folder ("fa-cli-vae-XXXXXX");
+  g_autofree char *latent = g_build_filename (dir, "latent.safetensors", NULL);
+  g_autofree char *raw = g_build_filename (dir, "raw.safetensors", NULL);
+  g_autofree char *video = g_build_filename (dir, "video.safetensors", NULL);
+  g_autofree char *unbatched = g_build_filename (dir, "unbatched.safetensors", NULL);
+  g_autofree char *decode_in = g_build_filename (dir, "decode-in.safetensors", NULL);
+  g_autofree char *eight = g_build_filename (dir, "eight-frames.safetensors", NULL);
+  g_autofree char *pipeline = data_path ("wan-tiny");
+  g_autofree char *single = data_path ("original/wan-tiny-vae.safetensors");
+  g_autofree char *golden_path = data_path ("goldens/vae.safetensors");
+  g_autoptr (FaSafetensors) goldens = fa_safetensors_open (golden_path, &error);
+  g_auto (Run) encode = { 0 }, encode_raw = { 0 }, decode = { 0 }, frames = { 0 }, ambiguous = { 0 };
+  g_auto (Run) no_model = { 0 }, bad_tile = { 0 };
+  g_assert_no_error (error);
+
+  /* the golden clip straight from the goldens file, picked by name; the
+   * pipeline folder stands for its vae/ */
+  run_cli (&encode, NULL, "debug", "vae-encode", "--model", pipeline, "--in", golden_path,
+           "--tensor", "encode9.video", "--out", latent, "--backend", "cpu", "--progress", NULL);
+  if (encode.status != 0)
+    g_error ("vae-encode failed (%d):\n%s", encode.status, encode.err);
+  g_assert_cmpfloat (written_vs_golden (latent, "latent", 5, goldens, "encode9.latent"), <=, 1e-4);
+  /* progress goes to stderr only, and only because --progress asked */
+  g_assert_true (g_regex_match_simple ("^encode: chunk [0-9]+/[0-9]+$", encode.err, G_REGEX_MULTILINE, 0));
+  g_assert_null (strstr (encode.out, "chunk"));
+  g_assert_nonnull (strstr (encode.out, latent));
+
+  /* a clip without a batch axis gets a latent without one; --raw is μ */
+  write_golden_slice (goldens, "encode9.video", 0, TRUE, unbatched);
+  run_cli (&encode_raw, NULL, "debug", "vae-encode", "--model", pipeline, "--in", unbatched, "--out", raw,
+           "--backend", "cpu", "--raw", NULL);
+  if (encode_raw.status != 0)
+    g_error ("vae-encode --raw failed (%d):\n%s", encode_raw.status, encode_raw.err);
+  g_assert_cmpfloat (written_vs_golden (raw, "latent", 4, goldens, "encode9.mean"), <=, 1e-4);
+  g_assert_null (strstr (encode_raw.err, "chunk"));
+
+  /* the single original-names fp16 file gives the same weights */
+  write_golden_slice (goldens, "decode.latent", 0, FALSE, decode_in);
+  run_cli (&decode, NULL, "debug", "vae-decode", "--model", single, "--in", decode_in, "--out", video,
+           "--backend", "cpu", NULL);
+  if (decode.status != 0)
+    g_error ("vae-decode failed (%d):\n%s", decode.status, decode.err);
+  g_assert_cmpfloat (written_vs_golden (video, "video", 5, goldens, "decode.video"), <=, 1e-4);
+
+  write_golden_slice (goldens, "encode9.video", 8, FALSE, eight);
+  run_cli (&frames, NULL, "debug", "vae-encode", "--model", pipeline, "--in", eight, "--out", latent,
+           "--backend", "cpu", NULL);
+  g_assert_cmpint (frames.status, ==, 1);
+  g_assert_true (g_str_has_prefix (frames.err, "flowanchor debug vae-encode: "));
+  g_assert_nonnull (strstr (frames.err, "8 frames"));
+  g_assert_nonnull (strstr (frames.err, "1 + 4k"));
+
+  run_cli (&ambiguous, NULL, "debug", "vae-encode", "--model", pipeline, "--in", golden_path, "--out", latent,
+           "--backend", "cpu", NULL);
+  g_assert_cmpint (ambiguous.status, ==, 1);
+  g_assert_nonnull (strstr (ambiguous.err, "--tensor"));
+
+  run_cli (&no_model, NULL, "debug", "vae-decode", "--in", decode_in, "--out", video, NULL);
+  g_assert_cmpint (no_model.status, ==, 2);
+  g_assert_nonnull (strstr (no_model.err, "--model"));
+
+  run_cli (&bad_tile, NULL, "debug", "vae-decode", "--model", single, "--in", decode_in, "--out", video,
+           "--tile-size", "12", NULL);
+  g_assert_cmpint (bad_tile.status, ==, 2);
+
+  fa_test_remove_tree (dir);
+}
+
+static void
+test_bench_vae (void)
+{
+  g_auto (Run) bench = { 0 }, usage = { 0 }, frames = { 0 };
+
+  run_cli (&bench, NULL, "bench", "vae", "--random-weights", "--frames", "5", "--height", "32", "--width", "48",
+           "--device", "cpu", NULL);
+  if (bench.status != 0)
+    g_error ("bench vae failed (%d):\n%s", bench.status, bench.err);
+  g_assert_true (g_regex_match_simple ("^encode +[0-9.]+ ", bench.out, G_REGEX_MULTILINE, 0));
+  g_assert_true (g_regex_match_simple ("^decode +[0-9.]+ ", bench.out, G_REGEX_MULTILINE, 0));
+  g_assert_nonnull (strstr (bench.out, "5 frames × 32×48"));
+  g_assert_nonnull (strstr (bench.out, "tiling off"));
+
+  run_cli (&usage, NULL, "bench", "vae", "--device", "cpu", NULL);
+  g_assert_cmpint (usage.status, ==, 2);
+
+  run_cli (&frames, NULL, "bench", "vae", "--random-weights", "--frames", "8", "--device", "cpu", NULL);
+  g_assert_cmpint (frames.status, ==, 1);
+  g_assert_nonnull (strstr (frames.err, "1 + 4k"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -340,6 +498,8 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/bench", test_bench);
   g_test_add_func ("/cli/debug-and-bench-dit", test_debug_and_bench_dit);
   g_test_add_func ("/cli/debug-tokenize-and-t5", test_debug_tokenize_and_t5);
+  g_test_add_func ("/cli/debug-vae", test_debug_vae);
+  g_test_add_func ("/cli/bench-vae", test_bench_vae);
 
   return g_test_run ();
 }

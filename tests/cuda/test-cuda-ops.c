@@ -294,6 +294,48 @@ test_kernel_args (Fixture *fixture, gconstpointer unused)
   g_assert_cmpint (fa_cuda_attention_logits (NULL, NULL, NULL, NULL, NULL, 0, 4, 2, 64, 1.0f, &status),
                    ==, 0);
 
+  /* the video ops: one output row of patches at least, whole rows up to
+   * the budget, all of them at most; none when x is the patch matrix */
+  const FaConv3dGeometry conv = {
+    .th = 1, .tx = 2, .h = 4, .w = 5, .ci = 3, .to = 3, .ho = 4, .wo = 5, .co = 8,
+    .kt = 1, .kh = 3, .kw = 3, .st = 1, .sh = 1, .sw = 1, .pad_top = 1, .pad_left = 1,
+  };
+  const FaConv3dGeometry pointwise = {
+    .tx = 2, .h = 4, .w = 5, .ci = 3, .to = 2, .ho = 4, .wo = 5, .co = 8,
+    .kt = 1, .kh = 1, .kw = 1, .st = 1, .sh = 1, .sw = 1,
+  };
+  const size_t conv_row = 5 * 27 * 4;
+  int64_t strides[2] = { 1, 2 }, copy_shape[2] = { 2, 3 }, empty_shape[2] = { 2, 0 };
+  g_assert_cmpuint (fa_cuda_conv3d_scratch_size (&conv, FA_DTYPE_F32, 0), ==, conv_row);
+  g_assert_cmpuint (fa_cuda_conv3d_scratch_size (&conv, FA_DTYPE_F16, 0), ==, conv_row / 2);
+  g_assert_cmpuint (fa_cuda_conv3d_scratch_size (&conv, FA_DTYPE_F32, conv_row - 1), ==, conv_row);
+  g_assert_cmpuint (fa_cuda_conv3d_scratch_size (&conv, FA_DTYPE_F32, 3 * conv_row + 7), ==,
+                    3 * conv_row);
+  g_assert_cmpuint (fa_cuda_conv3d_scratch_size (&conv, FA_DTYPE_F32, 1 << 30), ==, 12 * conv_row);
+  g_assert_cmpuint (fa_cuda_conv3d_scratch_size (&conv, FA_DTYPE_BF16, 1 << 30), ==, 0);
+  g_assert_cmpuint (fa_cuda_conv3d_scratch_size (&pointwise, FA_DTYPE_F32, 1 << 30), ==, 0);
+  g_assert_cmpuint (fa_cuda_conv3d_scratch_size (&pointwise, FA_DTYPE_F16, 0), ==, 5 * 3 * 2);
+  g_assert_cmpint (fa_cuda_conv3d (NULL, NULL, NULL, NULL, FA_DTYPE_BF16, NULL, NULL, NULL, &conv,
+                                   NULL, 1 << 30, &status), ==, -1);
+  g_assert_cmpint (status.cuda_error, ==, cudaErrorInvalidValue);
+  g_assert_nonnull (strstr (status.call, "dtype"));
+  g_assert_cmpint (fa_cuda_conv3d (NULL, NULL, NULL, NULL, FA_DTYPE_F32, NULL, NULL, NULL, &conv,
+                                   NULL, 0, &status), ==, -1);
+  g_assert_nonnull (strstr (status.call, "size")); /* history frames but no history */
+  g_assert_cmpint (fa_cuda_conv3d (NULL, NULL, (const float *) 16, NULL, FA_DTYPE_F32, NULL, NULL,
+                                   NULL, &conv, (void *) 16, conv_row - 1, &status), ==, -1);
+  g_assert_nonnull (strstr (status.call, "scratch"));
+  g_assert_cmpint (fa_cuda_copy_strided (NULL, strides, NULL, strides, copy_shape, 0, 4, NULL), ==,
+                   cudaErrorInvalidValue);
+  g_assert_cmpint (fa_cuda_copy_strided (NULL, strides, NULL, strides, copy_shape, 6, 4, NULL), ==,
+                   cudaErrorInvalidValue);
+  g_assert_cmpint (fa_cuda_copy_strided (NULL, strides, NULL, strides, copy_shape, 2, 3, NULL), ==,
+                   cudaErrorInvalidValue);
+  g_assert_cmpint (fa_cuda_copy_strided (NULL, strides, NULL, strides, copy_shape, 2, 4, NULL), ==,
+                   cudaErrorInvalidValue);
+  g_assert_cmpint (fa_cuda_copy_strided (NULL, strides, NULL, strides, empty_shape, 2, 8, NULL), ==,
+                   cudaSuccess);
+
   g_assert_true (fa_cuda_attention_supports (8));
   g_assert_true (fa_cuda_attention_supports (64));
   g_assert_true (fa_cuda_attention_supports (128));
@@ -1481,6 +1523,352 @@ test_transformer_errors (Fixture *fixture, gconstpointer unused)
   g_clear_error (&error);
 }
 
+/* ---- video ops ---- */
+
+/* f16 weights: the patches are rounded to f16 too (relative 2⁻¹¹ each),
+ * against a CPU convolution in f32 of the same (f16-exact) weights. */
+#define CONV3D_F16_TOLERANCE 5e-3
+/* What fa-backend-cuda.c lets a convolution's patches take. */
+#define CONV3D_BUDGET ((guint64) 256 << 20)
+
+typedef struct {
+  const char *name;
+  gint64 th, tx, h, w, ci, co;
+  int kernel[3], stride[3];
+  int pad_front, pad_top, pad_bottom, pad_left, pad_right;
+  gboolean upsample;
+} ConvCase;
+
+static const ConvCase conv_cases[] = {
+  /* the encoder's first convolution: RGB in, causal in time, one frame of history */
+  { "causal 3×3×3", 1, 3, 9, 11, 3, 16, { 3, 3, 3 }, { 1, 1, 1 }, 2, 1, 1, 1, 1, FALSE },
+  { "causal 3×3×3 wide", 1, 2, 6, 7, 40, 24, { 3, 3, 3 }, { 1, 1, 1 }, 2, 1, 1, 1, 1, FALSE },
+  /* x itself is the patch matrix (no gather with f32 weights) */
+  { "1×1×1", 0, 4, 6, 10, 32, 48, { 1, 1, 1 }, { 1, 1, 1 }, 0, 0, 0, 0, 0, FALSE },
+  /* history frames come first in the output and live elsewhere: gathered */
+  { "1×1×1 with history", 2, 3, 5, 4, 16, 8, { 1, 1, 1 }, { 1, 1, 1 }, 0, 0, 0, 0, 0, FALSE },
+  /* the temporal downsampling */
+  { "(3,1,1) stride (2,1,1)", 1, 4, 5, 6, 12, 12, { 3, 1, 1 }, { 2, 1, 1 }, 0, 0, 0, 0, 0, FALSE },
+  /* the spatial downsampling: ZeroPad2d (0, 1, 0, 1), then stride 2 */
+  { "(1,3,3) stride 2", 0, 2, 10, 13, 8, 8, { 1, 3, 3 }, { 1, 2, 2 }, 0, 0, 1, 0, 1, FALSE },
+  /* the spatial upsampling: nearest ×2, then a 3×3 convolution */
+  { "upsample (1,3,3)", 0, 2, 5, 7, 8, 6, { 1, 3, 3 }, { 1, 1, 1 }, 0, 1, 1, 1, 1, TRUE },
+  /* patches of 76800 pixels × 1944: several blocks of the 256 MiB budget
+   * in f32 and in f16 */
+  { "several blocks", 1, 3, 120, 160, 72, 8, { 3, 3, 3 }, { 1, 1, 1 }, 2, 1, 1, 1, 1, FALSE },
+};
+
+static void
+conv_case_geometry (const ConvCase *c, FaConv3dGeometry *g)
+{
+  const gint64 u = c->upsample ? 2 : 1;
+
+  memset (g, 0, sizeof *g);
+  g->th = c->th, g->tx = c->tx, g->h = c->h, g->w = c->w, g->ci = c->ci, g->co = c->co;
+  g->kt = c->kernel[0], g->kh = c->kernel[1], g->kw = c->kernel[2];
+  g->st = c->stride[0], g->sh = c->stride[1], g->sw = c->stride[2];
+  g->pad_front = c->pad_front, g->pad_top = c->pad_top, g->pad_left = c->pad_left;
+  g->upsample = c->upsample;
+  g->to = (c->pad_front + c->th + c->tx - c->kernel[0]) / c->stride[0] + 1;
+  g->ho = (c->h * u + c->pad_top + c->pad_bottom - c->kernel[1]) / c->stride[1] + 1;
+  g->wo = (c->w * u + c->pad_left + c->pad_right - c->kernel[2]) / c->stride[2] + 1;
+}
+
+static void
+conv_case_params (const ConvCase *c, FaConv3dParams *p)
+{
+  memset (p, 0, sizeof *p);
+  for (int i = 0; i < 3; i++)
+    p->kernel[i] = c->kernel[i], p->stride[i] = c->stride[i];
+  p->pad_front = c->pad_front, p->pad_top = c->pad_top, p->pad_bottom = c->pad_bottom;
+  p->pad_left = c->pad_left, p->pad_right = c->pad_right;
+  p->upsample = c->upsample;
+}
+
+/* The convolution as fa_op_conv3d documents it, in float64, written
+ * independently of the gather both backends use. */
+static void
+conv3d_reference (const float *history, const float *x, const float *w, const float *bias,
+                  double *y, const FaConv3dGeometry *g)
+{
+  const gint64 u = g->upsample ? 2 : 1, frame = g->h * g->w * g->ci;
+  g_autofree double *acc = g_new (double, g->co);
+
+  for (gint64 t = 0; t < g->to; t++)
+    for (gint64 i = 0; i < g->ho; i++)
+      for (gint64 j = 0; j < g->wo; j++)
+        {
+          for (gint64 o = 0; o < g->co; o++)
+            acc[o] = bias != NULL ? bias[o] : 0.0;
+          for (int a = 0; a < g->kt; a++)
+            for (int b = 0; b < g->kh; b++)
+              for (int c = 0; c < g->kw; c++)
+                {
+                  gint64 f = t * g->st + a - g->pad_front;
+                  gint64 r = i * g->sh + b - g->pad_top, col = j * g->sw + c - g->pad_left;
+                  if (f < 0 || f >= g->th + g->tx || r < 0 || r >= g->h * u || col < 0 ||
+                      col >= g->w * u)
+                    continue;
+                  const float *in = (f < g->th ? history + f * frame : x + (f - g->th) * frame) +
+                                    ((r / u) * g->w + col / u) * g->ci;
+                  for (gint64 o = 0; o < g->co; o++)
+                    {
+                      const float *wp = w + (((o * g->kt + a) * g->kh + b) * g->kw + c) * g->ci;
+                      double sum = 0.0;
+                      for (gint64 k = 0; k < g->ci; k++)
+                        sum += (double) wp[k] * in[k];
+                      acc[o] += sum;
+                    }
+                }
+          memcpy (y + ((t * g->ho + i) * g->wo + j) * g->co, acc, g->co * sizeof (double));
+        }
+}
+
+static void
+test_conv3d (Fixture *fixture, gconstpointer unused)
+{
+  static const FaDType w_dtypes[] = { FA_DTYPE_F32, FA_DTYPE_F16 };
+
+  if (!require_cuda ())
+    return;
+
+  for (guint s = 0; s < G_N_ELEMENTS (conv_cases); s++)
+    for (guint d = 0; d < G_N_ELEMENTS (w_dtypes); d++)
+      for (int with_bias = 0; with_bias <= 1; with_bias++)
+        {
+          const ConvCase *c = &conv_cases[s];
+          FaDType wd = w_dtypes[d];
+          FaConv3dGeometry g;
+          FaConv3dParams params;
+          g_autoptr (GError) error = NULL;
+          guint64 before, after;
+
+          conv_case_geometry (c, &g);
+          conv_case_params (c, &params);
+          /* one big case with a bias is enough */
+          if (s == G_N_ELEMENTS (conv_cases) - 1 && !with_bias)
+            continue;
+
+          const gint64 k = fa_conv3d_patch_size (&g), frame = c->h * c->w * c->ci;
+          const gint64 n = g.to * g.ho * g.wo * g.co;
+          const gint64 x_shape[4] = { c->tx, c->h, c->w, c->ci };
+          const gint64 h_shape[4] = { MAX (c->th, 1), c->h, c->w, c->ci };
+          const gint64 w_shape[5] = { c->co, c->kernel[0], c->kernel[1], c->kernel[2], c->ci };
+          const gint64 y_shape[4] = { g.to, g.ho, g.wo, g.co };
+          g_autofree float *xv = random_values (c->tx * frame, 600 + s, -2, 2, FA_DTYPE_F32);
+          g_autofree float *hv = random_values (MAX (c->th, 1) * frame, 610 + s, -2, 2, FA_DTYPE_F32);
+          /* weights the f16 tensor holds exactly: only the patches are rounded */
+          g_autofree float *wv = random_values (c->co * k, 620 + s, -0.5f, 0.5f, wd);
+          g_autofree float *bv = random_values (c->co, 630 + s, -1, 1, FA_DTYPE_F32);
+
+          g_autoptr (FaTensor) x = device_tensor (xv, FA_DTYPE_F32, 4, x_shape);
+          g_autoptr (FaTensor) hist = device_tensor (hv, FA_DTYPE_F32, 4, h_shape);
+          g_autoptr (FaTensor) w = device_tensor (wv, wd, 5, w_shape);
+          g_autoptr (FaTensor) b = device_tensor (bv, FA_DTYPE_F32, 1, &c->co);
+          g_autoptr (FaTensor) y = poisoned_device_tensor (FA_DTYPE_F32, 4, y_shape);
+
+          g_assert_true (fa_backend_synchronize (cuda, &error));
+          fa_backend_get_memory (cuda, &before, NULL);
+          g_assert_true (fa_op_conv3d (cuda, x, c->th > 0 ? hist : NULL, w, with_bias ? b : NULL,
+                                       y, &params, &error));
+          g_assert_no_error (error);
+          g_autofree float *yv = download (y);
+          /* whatever the size, the patches stay within the budget */
+          fa_backend_get_memory (cuda, &after, NULL);
+          g_assert_cmpuint (after - before, <=, CONV3D_BUDGET);
+
+          g_autofree char *what = g_strdup_printf (
+            "conv3d %s w %s%s: [%" G_GINT64_FORMAT "+%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
+            ", %" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "] → [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
+            ", %" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "]",
+            c->name, fa_dtype_get_name (wd), with_bias ? " + bias" : "", c->th, c->tx, c->h, c->w,
+            c->ci, g.to, g.ho, g.wo, g.co);
+          double tolerance = wd == FA_DTYPE_F32 ? F32_TOLERANCE : CONV3D_F16_TOLERANCE;
+
+          g_autofree double *ref = g_new (double, n);
+          conv3d_reference (hv, xv, wv, with_bias ? bv : NULL, ref, &g);
+          check_close (what, yv, ref, n, tolerance);
+
+          g_autoptr (FaTensor) cx = host_tensor (xv, FA_DTYPE_F32, 4, x_shape);
+          g_autoptr (FaTensor) ch = host_tensor (hv, FA_DTYPE_F32, 4, h_shape);
+          g_autoptr (FaTensor) cw = host_tensor (wv, FA_DTYPE_F32, 5, w_shape);
+          g_autoptr (FaTensor) cb = host_tensor (bv, FA_DTYPE_F32, 1, &c->co);
+          g_autoptr (FaTensor) cy = fa_tensor_new (cpu, FA_DTYPE_F32, 4, y_shape, &error);
+          g_assert_no_error (error);
+          g_assert_true (fa_op_conv3d (cpu, cx, c->th > 0 ? ch : NULL, cw, with_bias ? cb : NULL,
+                                       cy, &params, &error));
+          g_assert_no_error (error);
+          check_against_cpu (what, yv, cy, n, tolerance);
+        }
+}
+
+/* Activations beyond the f16 range meet f16 weights: the patches saturate
+ * at ±65504 instead of becoming ±inf (whose product with a zero weight is
+ * NaN), so the result is finite and is the convolution of the clamped
+ * input. */
+static void
+test_conv3d_f16_saturation (Fixture *fixture, gconstpointer unused)
+{
+  const ConvCase c = { "saturation", 1, 2, 4, 5, 8, 4, { 3, 3, 3 }, { 1, 1, 1 }, 2, 1, 1, 1, 1, FALSE };
+  FaConv3dGeometry g;
+  FaConv3dParams params;
+  g_autoptr (GError) error = NULL;
+
+  if (!require_cuda ())
+    return;
+
+  conv_case_geometry (&c, &g);
+  conv_case_params (&c, &params);
+  const gint64 frame = c.h * c.w * c.ci, k = fa_conv3d_patch_size (&g);
+  const gint64 n = g.to * g.ho * g.wo * g.co;
+  const gint64 x_shape[4] = { c.tx, c.h, c.w, c.ci }, h_shape[4] = { c.th, c.h, c.w, c.ci };
+  const gint64 w_shape[5] = { c.co, 3, 3, 3, c.ci }, y_shape[4] = { g.to, g.ho, g.wo, g.co };
+  g_autofree float *xv = random_values (c.tx * frame, 700, -2e5f, 2e5f, FA_DTYPE_F32);
+  g_autofree float *hv = random_values (c.th * frame, 701, -2e5f, 2e5f, FA_DTYPE_F32);
+  /* some weights exactly zero, where an inf patch would give NaN */
+  g_autofree float *wv = random_values (c.co * k, 702, -1, 1, FA_DTYPE_F16);
+  for (gint64 i = 0; i < c.co * k; i += 3)
+    wv[i] = 0.0f;
+
+  g_autoptr (FaTensor) x = device_tensor (xv, FA_DTYPE_F32, 4, x_shape);
+  g_autoptr (FaTensor) hist = device_tensor (hv, FA_DTYPE_F32, 4, h_shape);
+  g_autoptr (FaTensor) w = device_tensor (wv, FA_DTYPE_F16, 5, w_shape);
+  g_autoptr (FaTensor) y = poisoned_device_tensor (FA_DTYPE_F32, 4, y_shape);
+  g_assert_true (fa_op_conv3d (cuda, x, hist, w, NULL, y, &params, &error));
+  g_assert_no_error (error);
+  g_autofree float *yv = download (y);
+
+  for (gint64 i = 0; i < c.tx * frame; i++)
+    xv[i] = CLAMP (xv[i], -65504.0f, 65504.0f);
+  for (gint64 i = 0; i < c.th * frame; i++)
+    hv[i] = CLAMP (hv[i], -65504.0f, 65504.0f);
+  g_autofree double *ref = g_new (double, n);
+  conv3d_reference (hv, xv, wv, NULL, ref, &g);
+  check_close ("conv3d f16 weights, activations past the f16 range", yv, ref, n,
+               CONV3D_F16_TOLERANCE);
+}
+
+static void
+test_conv3d_errors (Fixture *fixture, gconstpointer unused)
+{
+  ConvCase c = conv_cases[0];
+  FaConv3dGeometry g;
+  FaConv3dParams params;
+  GError *error = NULL;
+
+  if (!require_cuda ())
+    return;
+
+  c.th = 0;
+
+  conv_case_geometry (&c, &g);
+  conv_case_params (&c, &params);
+  const gint64 k = fa_conv3d_patch_size (&g);
+  const gint64 x_shape[4] = { c.tx, c.h, c.w, c.ci };
+  const gint64 w_shape[5] = { c.co, 3, 3, 3, c.ci }, y_shape[4] = { g.to, g.ho, g.wo, g.co };
+  g_autofree float *xv = random_values (c.tx * c.h * c.w * c.ci, 710, -1, 1, FA_DTYPE_F32);
+  g_autofree float *wv = random_values (c.co * k, 711, -1, 1, FA_DTYPE_BF16);
+  g_autoptr (FaTensor) x = device_tensor (xv, FA_DTYPE_F32, 4, x_shape);
+  g_autoptr (FaTensor) x16 = device_tensor (xv, FA_DTYPE_F16, 4, x_shape);
+  g_autoptr (FaTensor) wb = device_tensor (wv, FA_DTYPE_BF16, 5, w_shape);
+  g_autoptr (FaTensor) w = device_tensor (wv, FA_DTYPE_F32, 5, w_shape);
+  g_autoptr (FaTensor) y = poisoned_device_tensor (FA_DTYPE_F32, 4, y_shape);
+
+  g_assert_false (fa_op_conv3d (cuda, x, NULL, wb, NULL, y, &params, &error));
+  fa_test_assert_error_message (error, FA_ERROR, FA_ERROR_DTYPE, "bf16");
+  g_clear_error (&error);
+  g_assert_false (fa_op_conv3d (cuda, x16, NULL, w, NULL, y, &params, &error));
+  fa_test_assert_error_message (error, FA_ERROR, FA_ERROR_DTYPE, "f16");
+  g_clear_error (&error);
+
+  /* the backend goes on as before */
+  g_assert_true (fa_op_conv3d (cuda, x, NULL, w, NULL, y, &params, &error));
+  g_assert_no_error (error);
+  g_autofree float *yv = download (y);
+  g_autofree double *ref = g_new (double, g.to * g.ho * g.wo * g.co);
+  conv3d_reference (NULL, xv, wv, NULL, ref, &g);
+  check_close ("conv3d after refused calls", yv, ref, g.to * g.ho * g.wo * g.co, F32_TOLERANCE);
+}
+
+/* Raw bytes on the device as @dtype, whatever the dtype. */
+static FaTensor *
+device_bytes (const guint8 *bytes, FaDType dtype, int ndim, const gint64 *shape)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (FaTensor) host = fa_tensor_new_wrapping (dtype, ndim, shape, (gpointer) bytes, NULL,
+                                                      NULL, &error);
+  g_assert_no_error (error);
+  FaTensor *t = fa_tensor_new (cuda, dtype, ndim, shape, &error);
+  g_assert_no_error (error);
+  g_assert_true (fa_tensor_copy (t, host, &error));
+  g_assert_no_error (error);
+  return t;
+}
+
+/* Exact: bytes moved, nothing computed. Every element size the kernel
+ * takes, a permutation (the VAE's [C, T, H, W] ↔ [T, H, W, C]) and a
+ * narrowed-then-permuted view that starts off its storage's beginning. */
+static void
+test_copy_strided (Fixture *fixture, gconstpointer unused)
+{
+  static const FaDType dtypes[] = { FA_DTYPE_U8, FA_DTYPE_BF16, FA_DTYPE_F32, FA_DTYPE_I64 };
+  static const gint64 shape[4] = { 5, 3, 7, 9 };
+  static const int perm[4] = { 1, 2, 3, 0 };
+
+  if (!require_cuda ())
+    return;
+
+  for (guint d = 0; d < G_N_ELEMENTS (dtypes); d++)
+    for (int narrowed = 0; narrowed <= 1; narrowed++)
+      {
+        const FaDType dtype = dtypes[d];
+        const gsize es = fa_dtype_size (dtype);
+        const gint64 count = shape[0] * shape[1] * shape[2] * shape[3];
+        g_autoptr (GError) error = NULL;
+        g_autoptr (GRand) rand = g_rand_new_with_seed (800 + d);
+        g_autofree guint8 *bytes = g_malloc (count * es);
+
+        for (gsize i = 0; i < count * es; i++)
+          bytes[i] = (guint8) g_rand_int (rand);
+        g_autoptr (FaTensor) src = device_bytes (bytes, dtype, 4, shape);
+        g_autoptr (FaTensor) base = narrowed ? fa_tensor_narrow (src, 2, 2, 4, &error)
+                                             : fa_tensor_ref (src);
+        g_assert_no_error (error);
+        g_autoptr (FaTensor) view = fa_tensor_permute (base, perm, &error);
+        g_assert_no_error (error);
+        g_autoptr (FaTensor) dst = fa_tensor_new (cuda, dtype, view->ndim, view->shape, &error);
+        g_assert_no_error (error);
+
+        g_assert_true (fa_op_copy (cuda, view, dst, &error));
+        g_assert_no_error (error);
+
+        /* the expected bytes, element by element through the view's strides */
+        const gint64 n = fa_tensor_get_numel (view);
+        const gint64 offset = ((const guint8 *) fa_tensor_get_data (view) -
+                               (const guint8 *) fa_tensor_get_data (src)) / (gint64) es;
+        g_autofree guint8 *expected = g_malloc (n * es);
+        for (gint64 i = 0; i < n; i++)
+          {
+            gint64 rest = i, at = offset;
+            for (int a = view->ndim - 1; a >= 0; a--)
+              {
+                at += rest % view->shape[a] * view->strides[a];
+                rest /= view->shape[a];
+              }
+            memcpy (expected + i * es, bytes + at * es, es);
+          }
+
+        g_autoptr (FaTensor) host = fa_tensor_new (cpu, dtype, dst->ndim, dst->shape, &error);
+        g_assert_no_error (error);
+        g_assert_true (fa_backend_synchronize (cuda, &error));
+        g_assert_true (fa_tensor_copy (host, dst, &error));
+        g_assert_no_error (error);
+        if (memcmp (fa_tensor_get_data (host), expected, n * es) != 0)
+          g_test_fail_printf ("copy of a %spermuted %s view differs", narrowed ? "narrowed, " : "",
+                              fa_dtype_get_name (dtype));
+      }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1522,6 +1910,10 @@ main (int argc, char **argv)
   ADD ("/cuda/gated-add", test_gated_add);
   ADD ("/cuda/patchify", test_patchify);
   ADD ("/cuda/transformer-errors", test_transformer_errors);
+  ADD ("/cuda/conv3d", test_conv3d);
+  ADD ("/cuda/conv3d-f16-saturation", test_conv3d_f16_saturation);
+  ADD ("/cuda/conv3d-errors", test_conv3d_errors);
+  ADD ("/cuda/copy-strided", test_copy_strided);
 #undef ADD
 
   int status = g_test_run ();

@@ -11,7 +11,8 @@
 #     files are there, builds the whole engine in build-gpu/ with
 #     -Dcuda=enabled, runs `meson test --suite cuda --suite engine` and
 #     `flowanchor bench ops --backend cuda` and `bench dit` at the 1.3B
-#     shapes (81×480×832, batch 1 and 4);
+#     shapes (81×480×832, batch 1 and 4) and `bench vae` (81×480×832,
+#     untiled and tiled);
 #  4. ends with the summary table and one verdict line.
 #
 # Usage: tests/gpu/run.sh [--quick] [--no-bench]     (options go to test-kernels)
@@ -76,8 +77,11 @@ build_kernels_check () {
   echo "nvcc: $((SECONDS - start)) s"
   [ $status -eq 0 ] || return 1
 
-  "$CC" "${c_flags[@]}" -DFA_CPU_NAIVE_GEMM -c "$ROOT/kernels/cpu/fa-cpu-kernels.c" \
-    -o "$BUILD/fa-cpu-kernels.o" || return 1
+  local cpu_src
+  for cpu_src in fa-cpu-kernels fa-cpu-video; do
+    "$CC" "${c_flags[@]}" -DFA_CPU_NAIVE_GEMM -c "$ROOT/kernels/cpu/$cpu_src.c" \
+      -o "$BUILD/$cpu_src.o" || return 1
+  done
   "$CC" "${c_flags[@]}" -c "$ROOT/tests/gpu/test-kernels.c" -o "$BUILD/test-kernels.o" || return 1
   # cuBLAS from the toolkit: lib64 on most layouts, targets/…/lib on some.
   local libdirs=()
@@ -86,8 +90,8 @@ build_kernels_check () {
     [ -d "$dir" ] && libdirs+=(-L"$dir" -Wl,-rpath,"$dir")
   done
   "$CC" -o "$BUILD/test-kernels" "$BUILD/test-kernels.o" "$BUILD/fa-cpu-kernels.o" \
-    "$BUILD"/fa-cuda-*.o "${libdirs[@]}" -lcublas -lcublasLt -lcudart_static -ldl -lrt \
-    -lpthread -lm || return 1
+    "$BUILD/fa-cpu-video.o" "$BUILD"/fa-cuda-*.o "${libdirs[@]}" -lcublas -lcublasLt \
+    -lcudart_static -ldl -lrt -lpthread -lm || return 1
   echo "built $BUILD/test-kernels"
 }
 
@@ -129,6 +133,12 @@ run_meson_suites () {
   # then one FlowEdit step's batch of 4.
   { "$dir/app/cli/flowanchor" bench dit --random-weights --device cuda --batch 1 &&
     "$dir/app/cli/flowanchor" bench dit --random-weights --device cuda --batch 4 --repeat 2; } \
+    >> "$LOG_DIR/bench-ops.txt" 2>&1 || status=1
+  # The VAE at 81×480×832 with random weights of the real shapes, untiled
+  # and in 256-px tiles (target on an H100: decode under 2.5 s, peak under
+  # 4 GB tiled).
+  { "$dir/app/cli/flowanchor" bench vae --random-weights --device cuda &&
+    "$dir/app/cli/flowanchor" bench vae --random-weights --device cuda --tile; } \
     >> "$LOG_DIR/bench-ops.txt" 2>&1 || status=1
   cat "$LOG_DIR/bench-ops.txt"
   return $status

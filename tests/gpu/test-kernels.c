@@ -900,6 +900,328 @@ run_transformer_checks (uint64_t seed)
           check_patchify (back, dtypes[from], dtypes[to], videos[s], patches[s], seed++);
 }
 
+/* ---- video ops ---- */
+
+/* f16 weights: the patches are rounded to f16 too (relative 2⁻¹¹ each). */
+#define CONV3D_F16_TOLERANCE 5e-3
+#define F16_MAX 65504.0f
+
+typedef struct {
+  const char *name;
+  int64_t th, tx, h, w, ci, co;
+  int kernel[3], stride[3];
+  int pad_front, pad_top, pad_bottom, pad_left, pad_right;
+  int upsample;
+  float range; /* inputs in [−range, range) */
+} ConvCase;
+
+static void
+conv_geometry (const ConvCase *c, FaConv3dGeometry *g)
+{
+  const int64_t u = c->upsample ? 2 : 1;
+
+  memset (g, 0, sizeof *g);
+  g->th = c->th, g->tx = c->tx, g->h = c->h, g->w = c->w, g->ci = c->ci, g->co = c->co;
+  g->kt = c->kernel[0], g->kh = c->kernel[1], g->kw = c->kernel[2];
+  g->st = c->stride[0], g->sh = c->stride[1], g->sw = c->stride[2];
+  g->pad_front = c->pad_front, g->pad_top = c->pad_top, g->pad_left = c->pad_left;
+  g->upsample = c->upsample;
+  g->to = (c->pad_front + c->th + c->tx - c->kernel[0]) / c->stride[0] + 1;
+  g->ho = (c->h * u + c->pad_top + c->pad_bottom - c->kernel[1]) / c->stride[1] + 1;
+  g->wo = (c->w * u + c->pad_left + c->pad_right - c->kernel[2]) / c->stride[2] + 1;
+}
+
+/* fa_op_conv3d's formula in float64, independent of the gathers. */
+static void
+conv3d_reference (const float *history, const float *x, const float *w, const float *bias,
+                  double *y, const FaConv3dGeometry *g)
+{
+  const int64_t u = g->upsample ? 2 : 1, frame = g->h * g->w * g->ci;
+  double *acc = xmalloc ((size_t) g->co * sizeof (double));
+
+  for (int64_t t = 0; t < g->to; t++)
+    for (int64_t i = 0; i < g->ho; i++)
+      for (int64_t j = 0; j < g->wo; j++)
+        {
+          for (int64_t o = 0; o < g->co; o++)
+            acc[o] = bias != NULL ? bias[o] : 0.0;
+          for (int a = 0; a < g->kt; a++)
+            for (int b = 0; b < g->kh; b++)
+              for (int c = 0; c < g->kw; c++)
+                {
+                  int64_t f = t * g->st + a - g->pad_front;
+                  int64_t r = i * g->sh + b - g->pad_top, col = j * g->sw + c - g->pad_left;
+                  if (f < 0 || f >= g->th + g->tx || r < 0 || r >= g->h * u || col < 0 ||
+                      col >= g->w * u)
+                    continue;
+                  const float *in = (f < g->th ? history + f * frame : x + (f - g->th) * frame) +
+                                    ((r / u) * g->w + col / u) * g->ci;
+                  for (int64_t o = 0; o < g->co; o++)
+                    {
+                      const float *wp = w + (((o * g->kt + a) * g->kh + b) * g->kw + c) * g->ci;
+                      double sum = 0.0;
+                      for (int64_t k = 0; k < g->ci; k++)
+                        sum += (double) wp[k] * in[k];
+                      acc[o] += sum;
+                    }
+                }
+          memcpy (y + ((t * g->ho + i) * g->wo + j) * g->co, acc, (size_t) g->co * sizeof (double));
+        }
+  free (acc);
+}
+
+static float
+clamp_f16 (float v)
+{
+  return v > F16_MAX ? F16_MAX : v < -F16_MAX ? -F16_MAX : v;
+}
+
+typedef enum {
+  CONV_BLOCK_ROW,     /* the minimum scratch: one output row per block */
+  CONV_BLOCK_ODD,     /* a row and 3 pixels: blocks start anywhere in a row */
+  CONV_BLOCK_ALL,     /* one block; its patches checked against the CPU gather */
+} ConvBlocks;
+
+static const char *const conv_block_names[] = { "row blocks", "odd blocks", "one block" };
+
+static void
+check_conv3d (const ConvCase *c, FaDType wd, ConvBlocks blocks, uint64_t seed)
+{
+  FaConv3dGeometry g;
+  FaCudaStatus status;
+  char shape[64], name[96], label[16];
+
+  conv_geometry (c, &g);
+  const int64_t k = fa_conv3d_patch_size (&g), frame = c->h * c->w * c->ci;
+  const int64_t pixels = g.to * g.ho * g.wo, n = pixels * g.co;
+  const int64_t th = c->th > 0 ? c->th : 1;
+  const double tolerance = wd == FA_DTYPE_F32 ? F32_TOLERANCE : CONV3D_F16_TOLERANCE;
+  float *x = random_values (c->tx * frame, seed, -c->range, c->range, FA_DTYPE_F32);
+  float *hist = random_values (th * frame, seed + 1, -c->range, c->range, FA_DTYPE_F32);
+  /* weights the f16 buffer holds exactly, a third of them zero (where an
+   * infinite patch would make NaN) */
+  float *w = random_values (g.co * k, seed + 2, -0.5f, 0.5f, wd);
+  float *bias = random_values (g.co, seed + 3, -1, 1, FA_DTYPE_F32);
+  double *ref = xmalloc ((size_t) n * sizeof (double));
+  float *y_cpu = xmalloc ((size_t) n * sizeof (float));
+  for (int64_t i = 0; i < g.co * k; i += 3)
+    w[i] = 0.0f;
+
+  void *dx = upload (x, FA_DTYPE_F32, c->tx * frame, 0);
+  void *dh = upload (hist, FA_DTYPE_F32, th * frame, 0);
+  void *dw = upload (w, wd, g.co * k, 0);
+  void *db = upload (bias, FA_DTYPE_F32, g.co, 0);
+  void *dy = poisoned (FA_DTYPE_F32, n, 0);
+  size_t scratch_size = fa_cuda_conv3d_scratch_size (&g, wd, 0);
+  if (blocks == CONV_BLOCK_ODD && scratch_size > 0)
+    scratch_size += 3 * (size_t) k * fa_dtype_size (wd);
+  else if (blocks == CONV_BLOCK_ALL)
+    scratch_size = fa_cuda_conv3d_scratch_size (&g, wd, SIZE_MAX);
+  void *scratch = scratch_size > 0 ? dev_alloc (scratch_size) : NULL;
+
+  int rc = fa_cuda_conv3d (blas, stream, c->th > 0 ? dh : NULL, dx, wd, dw, db, dy, &g, scratch,
+                           scratch_size, &status);
+
+  /* f16 patches saturate: the references see the clamped input */
+  if (wd == FA_DTYPE_F16)
+    {
+      for (int64_t i = 0; i < c->tx * frame; i++)
+        x[i] = clamp_f16 (x[i]);
+      for (int64_t i = 0; i < th * frame; i++)
+        hist[i] = clamp_f16 (hist[i]);
+    }
+  conv3d_reference (hist, x, w, bias, ref, &g);
+  int64_t cpu_scratch_floats = fa_cpu_conv3d_scratch_floats (&g);
+  float *cpu_scratch = xmalloc ((size_t) (cpu_scratch_floats > 0 ? cpu_scratch_floats : 1) *
+                                sizeof (float));
+  fa_cpu_conv3d_f32 (hist, x, w, bias, y_cpu, &g, cpu_scratch);
+
+  snprintf (shape, sizeof shape, "[%lld+%lld,%lld,%lld,%lld]>%lld", (long long) c->th,
+            (long long) c->tx, (long long) c->h, (long long) c->w, (long long) c->ci,
+            (long long) g.co);
+  snprintf (name, sizeof name, "conv3d %s, %s", c->name, conv_block_names[blocks]);
+  snprintf (label, sizeof label, "w %s", dtype_name (wd));
+  if (rc != 0)
+    {
+      printf ("  FAIL %s: %s failed: %s\n", name, status.call,
+              status.cuda_error != cudaSuccess ? cudaGetErrorString (status.cuda_error)
+                                               : cublasGetStatusString (status.cublas_status));
+      record (name, label, shape, INFINITY, INFINITY, tolerance);
+    }
+  else
+    {
+      float *y = download (dy, FA_DTYPE_F32, n);
+      record (name, label, shape, relative_error (y, ref, n), relative_error_f (y, y_cpu, n),
+              tolerance);
+      free (y);
+
+      /* One block holds every patch: the gather, exactly (f16 patches
+       * are the CPU's rounded to nearest even, after the clamp). */
+      if (blocks == CONV_BLOCK_ALL && scratch != NULL)
+        {
+          float *cols = xmalloc ((size_t) (pixels * k) * sizeof (float));
+          float *got = download (scratch, wd, pixels * k);
+          int64_t bad = -1;
+          fa_cpu_conv3d_im2col_f32 (hist, x, &g, 0, pixels, cols);
+          for (int64_t i = 0; i < pixels * k && bad < 0; i++)
+            if (!(got[i] == round_to (wd, cols[i])))
+              bad = i;
+          if (bad >= 0)
+            printf ("  FAIL conv3d %s: patch element %lld is %.9g, the CPU gathers %.9g\n", c->name,
+                    (long long) bad, got[bad], round_to (wd, cols[bad]));
+          snprintf (name, sizeof name, "conv3d im2col (exact)");
+          record (name, label, shape, bad < 0 ? 0.0 : INFINITY, bad < 0 ? 0.0 : INFINITY, 0.0);
+          free (cols), free (got);
+        }
+    }
+
+  dev_free_all ();
+  free (x), free (hist), free (w), free (bias), free (ref), free (y_cpu), free (cpu_scratch);
+}
+
+/* Exact: src a permuted (and narrowed) view of a contiguous buffer, dst
+ * contiguous, or the other way round; against fa_cpu_copy_strided and an
+ * index-by-index reference. */
+static void
+check_copy_strided (size_t elem_size, int ndim, const int64_t *full, const int *perm, int narrow,
+                    int scatter, uint64_t seed)
+{
+  int64_t full_strides[5], shape[5], view_strides[5], dense[5], offset = 0, count = 1, total = 1;
+  char shape_text[64], label[16];
+
+  for (int i = ndim - 1; i >= 0; i--)
+    {
+      full_strides[i] = total;
+      total *= full[i];
+    }
+  /* the view: axis i is axis perm[i] of the buffer, the buffer's last axis
+   * narrowed to [1, size − 1) when @narrow */
+  for (int i = 0; i < ndim; i++)
+    {
+      shape[i] = full[perm[i]];
+      view_strides[i] = full_strides[perm[i]];
+      if (narrow && perm[i] == ndim - 1 && shape[i] > 2)
+        {
+          shape[i] -= 2;
+          offset = full_strides[perm[i]];
+        }
+      count *= shape[i];
+    }
+  for (int i = ndim - 1; i >= 0; i--)
+    dense[i] = i == ndim - 1 ? 1 : dense[i + 1] * shape[i + 1];
+
+  uint8_t *bytes = xmalloc ((size_t) total * elem_size);
+  uint8_t *expected = xmalloc ((size_t) total * elem_size);
+  uint8_t *cpu = xmalloc ((size_t) total * elem_size);
+  rng_state = seed;
+  for (int64_t i = 0; i < total * (int64_t) elem_size; i++)
+    bytes[i] = (uint8_t) (rng_uniform () * 256);
+  /* scatter: the dense buffer goes into the view of a buffer whose other
+   * bytes must stay as they are */
+  memcpy (expected, bytes, (size_t) total * elem_size);
+  memcpy (cpu, bytes, (size_t) total * elem_size);
+
+  for (int64_t e = 0; e < count; e++)
+    {
+      int64_t rest = e, at = offset;
+      for (int a = ndim - 1; a >= 0; a--)
+        {
+          at += rest % shape[a] * view_strides[a];
+          rest /= shape[a];
+        }
+      if (scatter)
+        memcpy (expected + at * elem_size, bytes + e * elem_size, elem_size);
+      else
+        memcpy (expected + e * elem_size, bytes + at * elem_size, elem_size);
+    }
+
+  uint8_t *dsrc = dev_alloc ((size_t) total * elem_size);
+  uint8_t *ddst = dev_alloc ((size_t) total * elem_size);
+  CUDA_CHECK (cudaMemcpy (dsrc, bytes, (size_t) total * elem_size, cudaMemcpyHostToDevice));
+  CUDA_CHECK (cudaMemcpy (ddst, bytes, (size_t) total * elem_size, cudaMemcpyHostToDevice));
+  cudaError_t status;
+  if (scatter)
+    {
+      status = fa_cuda_copy_strided (dsrc, dense, ddst + offset * elem_size, view_strides, shape,
+                                     ndim, elem_size, stream);
+      fa_cpu_copy_strided (bytes, dense, cpu + offset * elem_size, view_strides, shape, ndim,
+                           elem_size);
+    }
+  else
+    {
+      status = fa_cuda_copy_strided (dsrc + offset * elem_size, view_strides, ddst, dense, shape,
+                                     ndim, elem_size, stream);
+      fa_cpu_copy_strided (bytes + offset * elem_size, view_strides, cpu, dense, shape, ndim,
+                           elem_size);
+    }
+
+  snprintf (shape_text, sizeof shape_text, "%dd %lld%s%s", ndim, (long long) count,
+            narrow ? " narrowed" : "", scatter ? " scatter" : "");
+  snprintf (label, sizeof label, "%zu-byte", elem_size);
+  if (launched (status, "copy_strided"))
+    {
+      uint8_t *got = xmalloc ((size_t) total * elem_size);
+      CUDA_CHECK (cudaStreamSynchronize (stream));
+      CUDA_CHECK (cudaMemcpy (got, ddst, (size_t) total * elem_size, cudaMemcpyDeviceToHost));
+      /* the whole buffer: what lies outside the copied elements too */
+      size_t span = (size_t) (scatter ? total : count) * elem_size;
+      int same_ref = memcmp (got, expected, span) == 0;
+      int same_cpu = memcmp (got, cpu, span) == 0;
+      record ("copy_strided (exact)", label, shape_text, same_ref ? 0.0 : INFINITY,
+              same_cpu ? 0.0 : INFINITY, 0.0);
+      free (got);
+    }
+  else
+    record ("copy_strided (exact)", label, shape_text, INFINITY, INFINITY, 0.0);
+
+  dev_free_all ();
+  free (bytes), free (expected), free (cpu);
+}
+
+static void
+run_video_checks (uint64_t seed)
+{
+  static const ConvCase cases[] = {
+    /* name, th, tx, h, w, ci, co, kernel, stride, front, top, bottom, left, right, up, range */
+    { "causal 3x3x3 rgb", 1, 3, 9, 11, 3, 16, { 3, 3, 3 }, { 1, 1, 1 }, 2, 1, 1, 1, 1, 0, 2 },
+    { "causal 3x3x3", 2, 2, 6, 7, 40, 24, { 3, 3, 3 }, { 1, 1, 1 }, 2, 1, 1, 1, 1, 0, 2 },
+    { "1x1x1", 0, 4, 6, 10, 32, 48, { 1, 1, 1 }, { 1, 1, 1 }, 0, 0, 0, 0, 0, 0, 2 },
+    { "1x1x1 history", 2, 3, 5, 4, 16, 8, { 1, 1, 1 }, { 1, 1, 1 }, 0, 0, 0, 0, 0, 0, 2 },
+    { "(3,1,1)/(2,1,1)", 1, 4, 5, 6, 12, 12, { 3, 1, 1 }, { 2, 1, 1 }, 0, 0, 0, 0, 0, 0, 2 },
+    { "(1,3,3)/2 pad br", 0, 2, 10, 13, 8, 8, { 1, 3, 3 }, { 1, 2, 2 }, 0, 0, 1, 0, 1, 0, 2 },
+    { "upsample (1,3,3)", 0, 2, 5, 7, 8, 6, { 1, 3, 3 }, { 1, 1, 1 }, 0, 1, 1, 1, 1, 1, 2 },
+    { "past f16 range", 1, 2, 4, 5, 8, 4, { 3, 3, 3 }, { 1, 1, 1 }, 2, 1, 1, 1, 1, 0, 2e5f },
+    /* the decoder's width; the CPU references take a while */
+    { "96 channels", 2, 2, 24, 40, 96, 96, { 3, 3, 3 }, { 1, 1, 1 }, 2, 1, 1, 1, 1, 0, 2 },
+  };
+  static const FaDType w_dtypes[] = { FA_DTYPE_F32, FA_DTYPE_F16 };
+  static const int64_t copy_shapes[][5] = { { 7, 1 }, { 5, 3, 7 }, { 4, 3, 5, 6 }, { 2, 3, 4, 5, 6 } };
+  static const int perms[][5] = { { 1, 0 }, { 2, 0, 1 }, { 1, 2, 3, 0 }, { 0, 4, 2, 3, 1 } };
+  static const size_t elem_sizes[] = { 1, 2, 4, 8 };
+  int n_cases = (int) (sizeof cases / sizeof cases[0]);
+
+  if (quick)
+    n_cases--;
+
+  printf ("== conv3d (im2col + cuBLAS, f32 and f16 weights)\n");
+  for (int s = 0; s < n_cases; s++)
+    for (int d = 0; d < 2; d++)
+      for (int b = CONV_BLOCK_ROW; b <= CONV_BLOCK_ALL; b++)
+        {
+          /* f32 inputs far past the f16 range only matter with f16 patches */
+          if (cases[s].range > F16_MAX && w_dtypes[d] != FA_DTYPE_F16)
+            continue;
+          check_conv3d (&cases[s], w_dtypes[d], (ConvBlocks) b, seed++);
+        }
+
+  printf ("== copy_strided (exact)\n");
+  for (int e = 0; e < 4; e++)
+    for (int s = 0; s < 4; s++)
+      for (int variant = 0; variant < 4; variant++)
+        check_copy_strided (elem_sizes[e], s + 2, copy_shapes[s], perms[s], variant & 1,
+                            variant >> 1, seed++);
+}
+
 static void
 run_checks (void)
 {
@@ -957,6 +1279,7 @@ run_checks (void)
                     dtypes[(combo >> 2) & 1], (combo >> 3) & 1, seed++);
 
   run_transformer_checks (seed);
+  run_video_checks (seed + 100000);
 }
 
 /* ---- benchmark ---- */
