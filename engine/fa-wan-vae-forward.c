@@ -290,7 +290,12 @@ causal_conv (Pass *pass, FaTensor *x, const char *prefix, Act *out, GError **err
   if (!conv (pass, x, history, prefix, &p, out, error))
     return FALSE;
   g_clear_pointer (&history, fa_tensor_unref);
-  return slot_store (slot, x, error);
+  if (!slot_store (slot, x, error))
+    {
+      act_drop (pass->pool, out);
+      return FALSE;
+    }
+  return TRUE;
 }
 
 /* RMS norm over the channels (F.normalize · √C · γ) then SiLU, in place. */
@@ -875,7 +880,14 @@ upload_frames (Pass *pass, const float *clip, gint64 channels, gint64 frames, gi
           dst[((t * sy->length + i) * sx->length + j) * channels + c] =
             clip[((c * frames + f0 + t) * height + sy->start + i) * width + sx->start + j];
 
-  return act_take (pass->pool, 4, shape, out, error) && fa_tensor_copy (out->t, host, error);
+  if (!act_take (pass->pool, 4, shape, out, error))
+    return FALSE;
+  if (!fa_tensor_copy (out->t, host, error))
+    {
+      act_drop (pass->pool, out);
+      return FALSE;
+    }
+  return TRUE;
 }
 
 static gboolean

@@ -1585,43 +1585,17 @@ conv_case_params (const ConvCase *c, FaConv3dParams *p)
   p->upsample = c->upsample;
 }
 
-/* The convolution as fa_op_conv3d documents it, in float64, written
- * independently of the gather both backends use. */
+/* The float64 reference of tests/fa-reference.h for a geometry. */
 static void
 conv3d_reference (const float *history, const float *x, const float *w, const float *bias,
                   double *y, const FaConv3dGeometry *g)
 {
-  const gint64 u = g->upsample ? 2 : 1, frame = g->h * g->w * g->ci;
-  g_autofree double *acc = g_new (double, g->co);
+  const int64_t in_shape[5] = { g->th, g->tx, g->h, g->w, g->ci };
+  const int64_t out_shape[4] = { g->to, g->ho, g->wo, g->co };
+  const int kernel[3] = { g->kt, g->kh, g->kw }, stride[3] = { g->st, g->sh, g->sw };
+  const int pad[3] = { g->pad_front, g->pad_top, g->pad_left };
 
-  for (gint64 t = 0; t < g->to; t++)
-    for (gint64 i = 0; i < g->ho; i++)
-      for (gint64 j = 0; j < g->wo; j++)
-        {
-          for (gint64 o = 0; o < g->co; o++)
-            acc[o] = bias != NULL ? bias[o] : 0.0;
-          for (int a = 0; a < g->kt; a++)
-            for (int b = 0; b < g->kh; b++)
-              for (int c = 0; c < g->kw; c++)
-                {
-                  gint64 f = t * g->st + a - g->pad_front;
-                  gint64 r = i * g->sh + b - g->pad_top, col = j * g->sw + c - g->pad_left;
-                  if (f < 0 || f >= g->th + g->tx || r < 0 || r >= g->h * u || col < 0 ||
-                      col >= g->w * u)
-                    continue;
-                  const float *in = (f < g->th ? history + f * frame : x + (f - g->th) * frame) +
-                                    ((r / u) * g->w + col / u) * g->ci;
-                  for (gint64 o = 0; o < g->co; o++)
-                    {
-                      const float *wp = w + (((o * g->kt + a) * g->kh + b) * g->kw + c) * g->ci;
-                      double sum = 0.0;
-                      for (gint64 k = 0; k < g->ci; k++)
-                        sum += (double) wp[k] * in[k];
-                      acc[o] += sum;
-                    }
-                }
-          memcpy (y + ((t * g->ho + i) * g->wo + j) * g->co, acc, g->co * sizeof (double));
-        }
+  fa_reference_conv3d (history, x, w, bias, y, in_shape, out_shape, kernel, stride, pad, g->upsample);
 }
 
 static void
