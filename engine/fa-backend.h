@@ -141,8 +141,8 @@ typedef struct {
  * where `in` is zero outside the frames and the (upsampled) frame. weight
  * [Co, kt, kh, kw, Ci] (PyTorch's [Co, Ci, kt, kh, kw] with the input
  * channels moved last), f32, or f16 on CUDA (the patches are then rounded
- * to f16 and multiplied with f32 accumulation); bias [Co] f32 or NULL;
- * y [To, Ho, Wo, Co] f32 with
+ * to f16, saturating at ±65504, and multiplied with f32 accumulation);
+ * bias [Co] f32 or NULL; y [To, Ho, Wo, Co] f32 with
  *   To = (pad_front + Th + Tx − kt)/st + 1,
  *   Ho = (H·u + pad_top + pad_bottom − kh)/sh + 1 (u = 2 when upsampling, else 1),
  *   Wo likewise (integer division; every size ≥ 1).

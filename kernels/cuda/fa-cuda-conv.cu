@@ -273,7 +273,9 @@ fa_cuda_conv3d (cublasHandle_t blas, cudaStream_t stream, const float *history, 
         error = fa_cuda_fill_rows (FA_DTYPE_F32, y, FA_DTYPE_F32, bias, pixels, g->co, stream);
       else
         error = cudaMemsetAsync (y, 0, (size_t) pixels * (size_t) g->co * sizeof (float), stream);
-      return error == cudaSuccess ? 0 : fail_cuda (status, "fa_cuda_fill_rows", error);
+      return error == cudaSuccess
+               ? 0
+               : fail_cuda (status, bias != nullptr ? "fa_cuda_fill_rows" : "cudaMemsetAsync", error);
     }
 
   /* The bias goes into y first and every GEMM adds onto it (beta = 1), so
@@ -303,9 +305,13 @@ fa_cuda_conv3d (cublasHandle_t blas, cudaStream_t stream, const float *history, 
 
   if (is_pointwise (g, w_dtype))
     {
-      for (int64_t p0 = 0; p0 < pixels; p0 += INT_MAX)
+      /* keep each operand under 2^31 elements: the 32-bit interface's
+       * behaviour beyond that is not something to rely on */
+      const int64_t widest = k > g->co ? k : g->co;
+      const int64_t step = INT_MAX / widest > 0 ? INT_MAX / widest : 1;
+      for (int64_t p0 = 0; p0 < pixels; p0 += step)
         {
-          const int64_t count = pixels - p0 < INT_MAX ? pixels - p0 : INT_MAX;
+          const int64_t count = pixels - p0 < step ? pixels - p0 : step;
           blas_status = cublasGemmEx (blas, CUBLAS_OP_T, CUBLAS_OP_N,
                                       (int) g->co, (int) count, (int) k,
                                       &alpha,
@@ -323,8 +329,10 @@ fa_cuda_conv3d (cublasHandle_t blas, cudaStream_t stream, const float *history, 
   int64_t block = (int64_t) (scratch_size / ((size_t) k * elem));
   if (block > pixels)
     block = pixels;
-  if (block > INT_MAX)
-    block = INT_MAX;
+  const int64_t widest = k > g->co ? k : g->co;
+  const int64_t most = INT_MAX / widest > 0 ? INT_MAX / widest : 1;
+  if (block > most)
+    block = most;
 
   Gather gather;
   gather.history = history;
