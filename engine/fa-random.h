@@ -4,6 +4,18 @@
 
 #include <glib.h>
 
+/* The starting state of one tensor's stream: FNV-1a of its name over the
+ * seed, so that a tensor's values depend on the seed and its name only,
+ * whatever the order or the number of layers. */
+static inline guint64
+fa_random_stream (guint32 seed, const char *name)
+{
+  guint64 state = G_GUINT64_CONSTANT (0xcbf29ce484222325) ^ seed;
+  for (const char *c = name; *c != '\0'; c++)
+    state = (state ^ (guchar) *c) * G_GUINT64_CONSTANT (0x100000001b3);
+  return state;
+}
+
 /* splitmix64: one 64-bit draw per call. */
 static inline guint64
 fa_random_next (guint64 *state)

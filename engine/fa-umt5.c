@@ -1033,22 +1033,12 @@ fa_umt5_load (const char *path, FaBackend *backend, GError **error)
 
 /* ---- random weights ---- */
 
-/* A stream that depends on the seed and the name only. */
-static guint64
-stream_for (guint32 seed, const char *name)
-{
-  guint64 state = G_GUINT64_CONSTANT (0xcbf29ce484222325) ^ seed;
-  for (const char *c = name; *c != '\0'; c++)
-    state = (state ^ (guchar) *c) * G_GUINT64_CONSTANT (0x100000001b3);
-  return state;
-}
-
 /* Scales after the Mesh-TensorFlow init umT5 was trained from: unscaled
  * attention keeps its logits O(1) through the query's 1/√(d_model·d_kv). */
 static void
 fill_random (const TensorSpec *spec, const FaUmt5Config *c, guint32 seed, float *data, gint64 numel)
 {
-  guint64 state = stream_for (seed, spec->name);
+  guint64 state = fa_random_stream (seed, spec->name);
   float mean = 0.0f, std = 1.0f;
 
   switch (spec->kind)
@@ -1075,7 +1065,7 @@ fill_random (const TensorSpec *spec, const FaUmt5Config *c, guint32 seed, float 
 static void
 random_embedding_row (guint32 seed, gint32 id, float *row, int d_model)
 {
-  guint64 state = stream_for (seed, EMBEDDING) ^ ((guint64) (guint32) id * G_GUINT64_CONSTANT (0x9e3779b97f4a7c15));
+  guint64 state = fa_random_stream (seed, EMBEDDING) ^ ((guint64) (guint32) id * G_GUINT64_CONSTANT (0x9e3779b97f4a7c15));
   for (int i = 0; i < d_model; i++)
     row[i] = fa_random_normalish (&state);
 }

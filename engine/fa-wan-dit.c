@@ -1210,9 +1210,7 @@ fa_wan_dit_load (const char *path, FaBackend *backend, GError **error)
 static void
 fill_random (const FaWanDitTensorSpec *spec, guint32 seed, float *data, gint64 numel, int dim)
 {
-  guint64 state = G_GUINT64_CONSTANT (0xcbf29ce484222325) ^ seed;
-  for (const char *c = spec->name; *c != '\0'; c++)
-    state = (state ^ (guchar) *c) * G_GUINT64_CONSTANT (0x100000001b3);
+  guint64 state = fa_random_stream (seed, spec->name);
 
   float mean = 0.0f, std;
   switch (spec->kind)
