@@ -88,13 +88,6 @@ run_once (FaBackend *backend, const BenchCase *c, FaTensor *x, FaTensor *w, FaTe
     }
 }
 
-static int
-compare_doubles (gconstpointer a, gconstpointer b)
-{
-  double x = *(const double *) a, y = *(const double *) b;
-  return (x > y) - (x < y);
-}
-
 static gboolean
 bench_case (FaBackend *backend, FaDType dtype, const BenchCase *c, GError **error)
 {
@@ -122,8 +115,7 @@ bench_case (FaBackend *backend, FaDType dtype, const BenchCase *c, GError **erro
         return FALSE;
       seconds[r] = (g_get_monotonic_time () - start) / 1e6;
     }
-  qsort (seconds, repeat, sizeof *seconds, compare_doubles);
-  double median = seconds[repeat / 2];
+  double median = fa_cli_median (seconds, repeat);
 
   g_autofree char *shape = c->op == BENCH_LINEAR
     ? g_strdup_printf ("[%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "] → %" G_GINT64_FORMAT, tokens, c->cols, out)

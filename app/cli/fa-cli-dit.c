@@ -12,19 +12,6 @@
 #include "fa-error.h"
 #include "fa-wan-dit.h"
 
-static FaBackend *
-backend_by_name (const char *name, GError **error)
-{
-  if (name == NULL || g_str_equal (name, "auto"))
-    return fa_backend_new_default ();
-  if (g_str_equal (name, "cpu"))
-    return fa_backend_new_cpu ();
-  if (g_str_equal (name, "cuda"))
-    return fa_backend_new_cuda (0, error);
-  g_set_error (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT, "unknown device '%s' (cpu, cuda or auto)", name);
-  return NULL;
-}
-
 static FaWanDit *
 load_model (const char *model, const char *config, FaBackend *backend, GError **error)
 {
@@ -56,7 +43,7 @@ static gboolean
 run_debug_dit (const char *model, const char *config, const char *inputs, const char *prefix,
                const char *out, const char *device, GError **error)
 {
-  g_autoptr (FaBackend) backend = backend_by_name (device, error);
+  g_autoptr (FaBackend) backend = fa_cli_backend_by_name (device, error);
   g_autoptr (FaWanDit) dit = backend ? load_model (model, config, backend, error) : NULL;
   g_autoptr (FaSafetensors) file = dit ? fa_safetensors_open (inputs, error) : NULL;
   g_autoptr (FaTensor) latents = file ? read_input (file, prefix, "latents", backend, error) : NULL;
@@ -145,18 +132,11 @@ forward_flop (const FaWanDitConfig *c, gint64 tokens, gint64 text_rows)
   return c->num_layers * per_layer + 2 * n * d * patch * (c->in_channels + c->out_channels);
 }
 
-static int
-compare_doubles (gconstpointer a, gconstpointer b)
-{
-  double x = *(const double *) a, y = *(const double *) b;
-  return (x > y) - (x < y);
-}
-
 static gboolean
 run_bench_dit (const char *model, const char *config, gboolean random_weights, int layers, int frames,
                int height, int width, int batch, const char *device, int repeat, GError **error)
 {
-  g_autoptr (FaBackend) backend = backend_by_name (device, error);
+  g_autoptr (FaBackend) backend = fa_cli_backend_by_name (device, error);
   if (backend == NULL)
     return FALSE;
   gboolean on_cuda = fa_backend_get_device (backend) == FA_DEVICE_CUDA;
@@ -223,7 +203,7 @@ run_bench_dit (const char *model, const char *config, gboolean random_weights, i
         return FALSE;
       seconds[r] = (g_get_monotonic_time () - start) / 1e6;
     }
-  qsort (seconds, repeat, sizeof *seconds, compare_doubles);
+  double median = fa_cli_median (seconds, repeat);
 
   gint64 tokens = shape[2] * (shape[3] / c->patch[1]) * (shape[4] / c->patch[2]);
   double flop = forward_flop (c, tokens, text_rows) * batch;
@@ -235,8 +215,8 @@ run_bench_dit (const char *model, const char *config, gboolean random_weights, i
           c->num_layers, c->dim, load_seconds);
   printf ("input: batch %d × %d frames × %d×%d pixels = %" G_GINT64_FORMAT " tokens each\n", batch, frames,
           height, width, tokens);
-  printf ("forward: %.1f ms (median of %d), %.3f TFLOP/s, %.3g TFLOP\n", seconds[repeat / 2] * 1e3, repeat,
-          flop / seconds[repeat / 2] / 1e12, flop / 1e12);
+  printf ("forward: %.1f ms (median of %d), %.3f TFLOP/s, %.3g TFLOP\n", median * 1e3, repeat,
+          flop / median / 1e12, flop / 1e12);
   printf ("peak %s memory during a forward: %s (weights, caches and activations)\n",
           fa_device_get_name (fa_backend_get_device (backend)), peak_text);
   return TRUE;

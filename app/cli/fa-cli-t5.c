@@ -11,19 +11,6 @@
 #include "fa-error.h"
 #include "fa-umt5.h"
 
-static FaBackend *
-backend_by_name (const char *name, GError **error)
-{
-  if (name == NULL || g_str_equal (name, "auto"))
-    return fa_backend_new_default ();
-  if (g_str_equal (name, "cpu"))
-    return fa_backend_new_cpu ();
-  if (g_str_equal (name, "cuda"))
-    return fa_backend_new_cuda (0, error);
-  g_set_error (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT, "unknown device '%s' (cpu, cuda or auto)", name);
-  return NULL;
-}
-
 /* FLOP of one encode of @n tokens (2 per multiply-add): the projections,
  * the attention cores and the gated FFN. The embedding gather and the
  * position bias (a small GEMM on CUDA) are left out. */
@@ -35,18 +22,11 @@ encode_flop (const FaUmt5Config *c, gint64 n)
   return c->num_layers * per_layer;
 }
 
-static int
-compare_doubles (gconstpointer a, gconstpointer b)
-{
-  double x = *(const double *) a, y = *(const double *) b;
-  return (x > y) - (x < y);
-}
-
 static gboolean
 run_bench_t5 (const char *model_path, gboolean random_weights, int layers, int tokens, const char *device,
               int repeat, GError **error)
 {
-  g_autoptr (FaBackend) backend = backend_by_name (device, error);
+  g_autoptr (FaBackend) backend = fa_cli_backend_by_name (device, error);
   if (backend == NULL)
     return FALSE;
   gboolean on_cuda = fa_backend_get_device (backend) == FA_DEVICE_CUDA;
@@ -94,8 +74,7 @@ run_bench_t5 (const char *model_path, gboolean random_weights, int layers, int t
         return FALSE;
       seconds[r] = (g_get_monotonic_time () - start) / 1e6;
     }
-  qsort (seconds, repeat, sizeof *seconds, compare_doubles);
-  double median = seconds[repeat / 2];
+  double median = fa_cli_median (seconds, repeat);
 
   guint64 peak = 0;
   fa_backend_get_memory (backend, NULL, &peak);

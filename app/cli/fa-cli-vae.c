@@ -19,19 +19,6 @@
 #define DEFAULT_TILE_SIZE 256
 #define DEFAULT_TILE_OVERLAP 64
 
-static FaBackend *
-backend_by_name (const char *name, GError **error)
-{
-  if (name == NULL || g_str_equal (name, "auto"))
-    return fa_backend_new_default ();
-  if (g_str_equal (name, "cpu"))
-    return fa_backend_new_cpu ();
-  if (g_str_equal (name, "cuda"))
-    return fa_backend_new_cuda (0, error);
-  g_set_error (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT, "unknown device '%s' (cpu, cuda or auto)", name);
-  return NULL;
-}
-
 /* ---- what the verbs share ---- */
 
 typedef struct {
@@ -177,7 +164,7 @@ static gboolean
 run_debug_vae (gboolean encode, const char *model, const char *in, const char *tensor_name, const char *out,
                const char *device, VaeRunOptions *run, GError **error)
 {
-  g_autoptr (FaBackend) backend = backend_by_name (device, error);
+  g_autoptr (FaBackend) backend = fa_cli_backend_by_name (device, error);
   /* the model first: a wrong --model should be what the error names */
   g_autoptr (FaWanVae) vae = backend ? fa_wan_vae_load (model, backend, error) : NULL;
   g_autoptr (FaSafetensors) file = vae ? fa_safetensors_open (in, error) : NULL;
@@ -364,13 +351,6 @@ fill_normal (float *values, gint64 n, guint32 seed)
     }
 }
 
-static int
-compare_doubles (gconstpointer a, gconstpointer b)
-{
-  double x = *(const double *) a, y = *(const double *) b;
-  return (x > y) - (x < y);
-}
-
 typedef struct {
   double seconds; /* the median of the timed runs */
   guint64 peak;
@@ -397,8 +377,7 @@ time_stage (FaWanVae *vae, gboolean encode, const FaTensor *input, FaTensor *out
       if (r >= 0)
         seconds[r] = (g_get_monotonic_time () - start) / 1e6;
     }
-  qsort (seconds, repeat, sizeof *seconds, compare_doubles);
-  figures->seconds = seconds[repeat / 2];
+  figures->seconds = fa_cli_median (seconds, repeat);
   fa_backend_get_memory (backend, NULL, &figures->peak);
   return TRUE;
 }
@@ -414,7 +393,7 @@ static gboolean
 run_bench_vae (const char *model, int frames, int height, int width, const char *device, gboolean encode_only,
                gboolean decode_only, int repeat, VaeRunOptions *run, GError **error)
 {
-  g_autoptr (FaBackend) backend = backend_by_name (device, error);
+  g_autoptr (FaBackend) backend = fa_cli_backend_by_name (device, error);
   if (backend == NULL)
     return FALSE;
   gboolean on_cuda = fa_backend_get_device (backend) == FA_DEVICE_CUDA;

@@ -5,10 +5,17 @@
 
 #include <glib.h>
 
+#include "fa-backend.h"
+
 G_BEGIN_DECLS
 
 /* Exit statuses: 0 done, 1 the work failed (bad file, missing element), 2 usage. */
 enum { FA_CLI_OK = 0, FA_CLI_FAILED = 1, FA_CLI_USAGE = 2 };
+
+/* "cpu", "cuda", or "auto"/NULL (CUDA when a device works). */
+FaBackend *fa_cli_backend_by_name (const char *name, GError **error);
+/* The median of @n ≥ 1 values, sorting them in place. */
+double     fa_cli_median (double *values, int n);
 
 int fa_cli_inspect (int argc, char **argv);
 int fa_cli_doctor (int argc, char **argv);
