@@ -153,6 +153,7 @@ slot_free (gpointer data)
 typedef struct {
   FaWanVae *vae;
   FaBackend *backend;
+  FaBackend *cpu; /* for the host side of uploads, downloads and taps */
   Pool *pool;
   GPtrArray *slots; /* Slot*, in call order */
   guint next_slot;  /* reset at every chunk */
@@ -189,6 +190,17 @@ copy_frames (FaTensor *dst_store, gint64 dst_frame, FaTensor *src, gint64 src_fr
   return s != NULL && fa_tensor_copy (d, s, error);
 }
 
+/* Room for two frames of @like, made at the slot's first use. */
+static gboolean
+slot_ensure_store (Slot *slot, const FaTensor *like, GError **error)
+{
+  if (slot->store != NULL)
+    return TRUE;
+  gint64 shape[4] = { CACHE_FRAMES, like->shape[1], like->shape[2], like->shape[3] };
+  slot->store = fa_tensor_new (fa_tensor_get_backend (like), FA_DTYPE_F32, 4, shape, error);
+  return slot->store != NULL;
+}
+
 /* What a causal convolution's next chunk sees of this one: the last two
  * frames of @x, or the previous last frame and @x's only one (spec C.4). */
 static gboolean
@@ -196,13 +208,8 @@ slot_store (Slot *slot, FaTensor *x, GError **error)
 {
   const gint64 tx = x->shape[0];
 
-  if (slot->store == NULL)
-    {
-      gint64 shape[4] = { CACHE_FRAMES, x->shape[1], x->shape[2], x->shape[3] };
-      slot->store = fa_tensor_new (fa_tensor_get_backend (x), FA_DTYPE_F32, 4, shape, error);
-      if (slot->store == NULL)
-        return FALSE;
-    }
+  if (!slot_ensure_store (slot, x, error))
+    return FALSE;
   if (tx >= 2)
     {
       slot->count = 2;
@@ -223,10 +230,19 @@ slot_store (Slot *slot, FaTensor *x, GError **error)
   return copy_frames (slot->store, 0, x, 0, 1, error);
 }
 
-static FaTensor *
-slot_history (Slot *slot, GError **error)
+/* The frames a temporal kernel of 3 sees before the chunk: the slot's
+ * cached frames (*@history; NULL when it holds none) after
+ * p->pad_front zero frames, two in all. */
+static gboolean
+slot_history (Slot *slot, FaConv3dParams *p, FaTensor **history, GError **error)
 {
-  return fa_tensor_narrow (slot->store, 0, 0, slot->count, error);
+  *history = NULL;
+  p->pad_front = CACHE_FRAMES;
+  if (slot->state != SLOT_FRAMES)
+    return TRUE;
+  p->pad_front = CACHE_FRAMES - slot->count;
+  *history = fa_tensor_narrow (slot->store, 0, 0, slot->count, error);
+  return *history != NULL;
 }
 
 static void
@@ -269,8 +285,8 @@ conv (Pass *pass, FaTensor *x, FaTensor *history, const char *prefix, const FaCo
   return TRUE;
 }
 
-/* A causal 3×3×3 (or 1×1×1 when @k is 1) convolution through its cache
- * slot: the cached frames in front of @x, zeros for the rest of the two. */
+/* A causal 3×3×3 convolution through its cache slot: the cached frames
+ * in front of @x, zeros for the rest of the two. */
 static gboolean
 causal_conv (Pass *pass, FaTensor *x, const char *prefix, Act *out, GError **error)
 {
@@ -279,15 +295,8 @@ causal_conv (Pass *pass, FaTensor *x, const char *prefix, Act *out, GError **err
   FaConv3dParams p;
 
   conv_params_init (&p, 3, 3, 1);
-  p.pad_front = CACHE_FRAMES;
-  if (slot->state == SLOT_FRAMES)
-    {
-      history = slot_history (slot, error);
-      if (history == NULL)
-        return FALSE;
-      p.pad_front = CACHE_FRAMES - slot->count;
-    }
-  if (!conv (pass, x, history, prefix, &p, out, error))
+  if (!slot_history (slot, &p, &history, error) ||
+      !conv (pass, x, history, prefix, &p, out, error))
     return FALSE;
   g_clear_pointer (&history, fa_tensor_unref);
   if (!slot_store (slot, x, error))
@@ -298,24 +307,26 @@ causal_conv (Pass *pass, FaTensor *x, const char *prefix, Act *out, GError **err
   return TRUE;
 }
 
-/* RMS norm over the channels (F.normalize · √C · γ) then SiLU, in place. */
+/* y = RMS norm of x over the channels (F.normalize · √C · γ), then SiLU
+ * when @silu; y may be x. */
 static gboolean
-norm_silu (Pass *pass, FaTensor *x, const char *prefix, gboolean silu, GError **error)
+norm_silu (Pass *pass, FaTensor *x, FaTensor *y, const char *prefix, gboolean silu, GError **error)
 {
   FaTensor *gamma = weight (pass, prefix, ".gamma", error);
   /* F.normalize divides by max(‖x‖, 1e-12); as a mean that is an epsilon
    * of 1e-24 / C, far below any real activation */
   const float eps = 1e-24f / (float) x->shape[3];
 
-  return gamma != NULL && fa_op_rms_norm (pass->backend, x, gamma, x, eps, error) &&
-         (!silu || fa_op_silu (pass->backend, x, x, error));
+  return gamma != NULL && fa_op_rms_norm (pass->backend, x, gamma, y, eps, error) &&
+         (!silu || fa_op_silu (pass->backend, y, y, error));
 }
 
+/* The same into a new activation, @x kept for the shortcut. */
 static gboolean
-norm_silu_copy (Pass *pass, FaTensor *x, const char *prefix, Act *out, GError **error)
+norm_silu_new (Pass *pass, FaTensor *x, const char *prefix, gboolean silu, Act *out, GError **error)
 {
   return act_take (pass->pool, 4, x->shape, out, error) &&
-         fa_tensor_copy (out->t, x, error) && norm_silu (pass, out->t, prefix, TRUE, error);
+         norm_silu (pass, x, out->t, prefix, silu, error);
 }
 
 /* ResidualBlock: conv2(silu(norm2(conv1(silu(norm1(x)))))) + shortcut(x);
@@ -340,10 +351,10 @@ residual_block (Pass *pass, Act *x, const char *prefix, GError **error)
         return FALSE;
     }
 
-  ok = norm_silu_copy (pass, x->t, norm1, &h, error) &&
+  ok = norm_silu_new (pass, x->t, norm1, TRUE, &h, error) &&
        causal_conv (pass, h.t, conv1, &a, error);
   act_drop (pass->pool, &h);
-  ok = ok && norm_silu (pass, a.t, norm2, TRUE, error) &&
+  ok = ok && norm_silu (pass, a.t, a.t, norm2, TRUE, error) &&
        causal_conv (pass, a.t, conv2, &b, error);
   act_drop (pass->pool, &a);
   ok = ok && fa_op_add (pass->backend, b.t, shortcut.t != NULL ? shortcut.t : x->t, b.t, error);
@@ -375,8 +386,7 @@ attention_block (Pass *pass, Act *x, const char *prefix, GError **error)
   if (qkv_b == NULL)
     return FALSE;
   conv_params_init (&p, 1, 1, 0);
-  ok = act_take (pass->pool, 4, x->t->shape, &h, error) && fa_tensor_copy (h.t, x->t, error) &&
-       norm_silu (pass, h.t, norm, FALSE, error);
+  ok = norm_silu_new (pass, x->t, norm, FALSE, &h, error);
   for (int i = 0; ok && i < 3; i++)
     {
       g_autoptr (FaTensor) w = fa_tensor_narrow (qkv_w, 0, i * c, c, error);
@@ -448,13 +458,8 @@ downsample (Pass *pass, Act *x, const char *prefix, gboolean temporal, GError **
   if (slot->state == SLOT_EMPTY)
     {
       /* the first chunk passes through; its last frame is kept */
-      if (slot->store == NULL)
-        {
-          gint64 shape[4] = { CACHE_FRAMES, s.t->shape[1], s.t->shape[2], s.t->shape[3] };
-          slot->store = fa_tensor_new (pass->backend, FA_DTYPE_F32, 4, shape, error);
-          if (slot->store == NULL)
-            return FALSE;
-        }
+      if (!slot_ensure_store (slot, s.t, error))
+        return FALSE;
       slot->state = SLOT_FRAMES;
       slot->count = 1;
       return copy_frames (slot->store, 0, s.t, s.t->shape[0] - 1, 1, error);
@@ -499,18 +504,12 @@ upsample (Pass *pass, Act *x, const char *prefix, gboolean temporal, GError **er
           g_autoptr (FaTensor) history = NULL;
           Act t = { 0 }, pairs = { 0 };
 
+          /* after the first chunk (SLOT_REP) the time convolution runs
+           * without the cache: frame 0 of this stage never serves as
+           * history */
           conv_params_init (&p, 3, 1, 0);
-          p.pad_front = CACHE_FRAMES;
-          /* after the first chunk the time convolution runs without the
-           * cache: frame 0 of this stage never serves as history */
-          if (slot->state == SLOT_FRAMES)
-            {
-              history = slot_history (slot, error);
-              if (history == NULL)
-                return FALSE;
-              p.pad_front = CACHE_FRAMES - slot->count;
-            }
-          if (!conv (pass, x->t, history, time_name, &p, &t, error))
+          if (!slot_history (slot, &p, &history, error) ||
+              !conv (pass, x->t, history, time_name, &p, &t, error))
             return FALSE;
           g_clear_pointer (&history, fa_tensor_unref);
 
@@ -548,9 +547,8 @@ upsample (Pass *pass, Act *x, const char *prefix, gboolean temporal, GError **er
 
 /* The value of an activation as a host tensor [1, C, T, H, W]. */
 static FaTensor *
-to_host_channels_first (FaTensor *x, GError **error)
+to_host_channels_first (FaBackend *cpu, FaTensor *x, GError **error)
 {
-  g_autoptr (FaBackend) cpu = fa_backend_new_cpu ();
   g_autoptr (FaTensor) host = fa_tensor_to (x, cpu, FA_DTYPE_F32, error);
   g_autoptr (FaTensor) permuted = host != NULL ? fa_tensor_permute (host, (int[]) { 3, 0, 1, 2 }, error) : NULL;
   const gint64 shape[5] = { 1, x->shape[3], x->shape[0], x->shape[1], x->shape[2] };
@@ -568,7 +566,7 @@ tap (Pass *pass, const char *module, FaTensor *x, GError **error)
   if (pass->options == NULL || pass->options->tap == NULL)
     return TRUE;
   g_autofree char *name = g_strdup_printf ("%s.chunk%u", module, pass->chunk);
-  g_autoptr (FaTensor) host = to_host_channels_first (x, error);
+  g_autoptr (FaTensor) host = to_host_channels_first (pass->cpu, x, error);
   if (host == NULL)
     return FALSE;
   pass->options->tap (name, host, pass->options->tap_user_data);
@@ -612,7 +610,7 @@ encoder_chunk (Pass *pass, Act *x, GError **error)
     }
 
   if (!mid_block (pass, x, "encoder", error) || !tap (pass, "mid_block", x->t, error) ||
-      !norm_silu (pass, x->t, "encoder.norm_out", TRUE, error) ||
+      !norm_silu (pass, x->t, x->t, "encoder.norm_out", TRUE, error) ||
       !causal_conv (pass, x->t, "encoder.conv_out", &y, error))
     return FALSE;
   act_drop (pass->pool, x);
@@ -669,7 +667,7 @@ decoder_chunk (Pass *pass, Act *x, GError **error)
         return FALSE;
     }
 
-  if (!norm_silu (pass, x->t, "decoder.norm_out", TRUE, error) ||
+  if (!norm_silu (pass, x->t, x->t, "decoder.norm_out", TRUE, error) ||
       !causal_conv (pass, x->t, "decoder.conv_out", &y, error))
     return FALSE;
   act_drop (pass->pool, x);
@@ -810,22 +808,23 @@ ramp_weight (const Span *span, gint64 u, gint64 n, gint64 ramp)
   return wgt;
 }
 
-/* Channels-last device frames [T, h, w, C] → a region of a host
- * [C, T', H, W] accumulator, channels [0, @channels), frames from
- * @frame0, at (@y0, @x0), each value times the tile's weight; or written
- * directly when @weights_y is NULL. */
+/* Where a clip's chunks land on the host: the output, or when tiling the
+ * weighted sum of the tiles and the sum of their weights. */
 typedef struct {
   float *data; /* [channels, frames, height, width] */
   float *weight_sum; /* [height, width], NULL when not tiling */
   gint64 channels, frames, height, width;
 } Canvas;
 
+/* Device frames [T, h, w, C] into the canvas region at frame @frame0 and
+ * spans @sy × @sx, the first canvas->channels channels: written as they
+ * are, or (tiling) added times the tile's ramp weights, which the tile's
+ * first chunk (@count_weights) also adds to weight_sum. */
 static gboolean
-canvas_put (Canvas *canvas, FaTensor *x, gint64 frame0, const Span *sy, const Span *sx,
-            gint64 ramp, gboolean count_weights, GError **error)
+canvas_put (Pass *pass, Canvas *canvas, FaTensor *x, gint64 frame0, const Span *sy,
+            const Span *sx, gint64 ramp, gboolean count_weights, GError **error)
 {
-  g_autoptr (FaBackend) cpu = fa_backend_new_cpu ();
-  g_autoptr (FaTensor) host = fa_tensor_to (x, cpu, FA_DTYPE_F32, error);
+  g_autoptr (FaTensor) host = fa_tensor_to (x, pass->cpu, FA_DTYPE_F32, error);
 
   if (host == NULL)
     return FALSE;
@@ -866,9 +865,8 @@ upload_frames (Pass *pass, const float *clip, gint64 channels, gint64 frames, gi
                gint64 width, gint64 f0, gint64 n, const Span *sy, const Span *sx, Act *out,
                GError **error)
 {
-  g_autoptr (FaBackend) cpu = fa_backend_new_cpu ();
   const gint64 shape[4] = { n, sy->length, sx->length, channels };
-  g_autoptr (FaTensor) host = fa_tensor_new (cpu, FA_DTYPE_F32, 4, shape, error);
+  g_autoptr (FaTensor) host = fa_tensor_new (pass->cpu, FA_DTYPE_F32, 4, shape, error);
 
   if (host == NULL)
     return FALSE;
@@ -945,6 +943,7 @@ pass_new (FaWanVae *vae, Pool *pool, const FaWanVaeOptions *options)
 
   pass->vae = vae;
   pass->backend = vae->backend;
+  pass->cpu = fa_backend_new_cpu ();
   pass->pool = pool;
   pass->slots = g_ptr_array_new_with_free_func (slot_free);
   pass->options = options != NULL && !options->tile ? options : NULL;
@@ -957,6 +956,7 @@ pass_free (Pass *pass)
   for (int i = 0; i < POOL_BUFFERS; i++)
     pass->pool->busy[i] = FALSE;
   g_ptr_array_unref (pass->slots);
+  fa_backend_unref (pass->cpu);
   g_free (pass);
 }
 
@@ -1039,7 +1039,7 @@ fa_wan_vae_encode (FaWanVae *vae, const FaTensor *video, FaTensor *latent,
                 if (!upload_frames (pass, clip, 3, frames, height, width, f0, n, sy, sx, &x, error))
                   return FALSE;
                 if (!encoder_chunk (pass, &x, error) ||
-                    !canvas_put (&canvas, x.t, out_frame, &ly, &lx, overlap / 8,
+                    !canvas_put (pass, &canvas, x.t, out_frame, &ly, &lx, overlap / 8,
                                  k == 0, error))
                   {
                     act_drop (pool, &x);
@@ -1160,7 +1160,7 @@ fa_wan_vae_decode (FaWanVae *vae, const FaTensor *latent, FaTensor *video,
                                     error))
                   return FALSE;
                 if (!decoder_chunk (pass, &x, error) ||
-                    !canvas_put (&canvas, x.t, out_frame, &sy, &sx, overlap, k == 0, error))
+                    !canvas_put (pass, &canvas, x.t, out_frame, &sy, &sx, overlap, k == 0, error))
                   {
                     act_drop (pool, &x);
                     g_prefix_error (error, "VAE decode, latent frame %" G_GINT64_FORMAT ": ", k);
