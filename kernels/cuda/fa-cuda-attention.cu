@@ -247,24 +247,6 @@ launch_flash (const void *q, const void *k, const void *v, void *out, int64_t ba
   return cudaSuccess;
 }
 
-int
-fail_cuda (FaCudaStatus *status, const char *call, cudaError_t error)
-{
-  status->call = call;
-  status->cuda_error = error;
-  status->cublas_status = CUBLAS_STATUS_SUCCESS;
-  return -1;
-}
-
-int
-fail_cublas (FaCudaStatus *status, const char *call, cublasStatus_t blas_status)
-{
-  status->call = call;
-  status->cuda_error = cudaSuccess;
-  status->cublas_status = blas_status;
-  return -1;
-}
-
 bool
 explicit_args_ok (int64_t n, int64_t m, int64_t heads, int64_t head_dim)
 {

@@ -1,6 +1,6 @@
 /* fa-cuda-common.cuh: what the CUDA kernel files share: element loads and
  * stores that widen to float32, 16-byte vector packs, warp and block
- * reductions, and launch sizing.
+ * reductions, launch sizing, and the FaCudaStatus failure reports.
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #pragma once
 
@@ -146,6 +146,26 @@ elementwise_blocks (int64_t work_items)
   if (blocks > kMaxElementwiseBlocks)
     blocks = kMaxElementwiseBlocks;
   return (unsigned) blocks;
+}
+
+/* ---- failures of the calls that report through FaCudaStatus: -1 ---- */
+
+static inline int
+fail_cuda (FaCudaStatus *status, const char *call, cudaError_t error)
+{
+  status->call = call;
+  status->cuda_error = error;
+  status->cublas_status = CUBLAS_STATUS_SUCCESS;
+  return -1;
+}
+
+static inline int
+fail_cublas (FaCudaStatus *status, const char *call, cublasStatus_t blas_status)
+{
+  status->call = call;
+  status->cuda_error = cudaSuccess;
+  status->cublas_status = blas_status;
+  return -1;
 }
 
 } /* namespace fa_cuda */

@@ -14,24 +14,6 @@
 namespace fa_cuda {
 namespace {
 
-int
-fail_cuda (FaCudaStatus *status, const char *call, cudaError_t error)
-{
-  status->call = call;
-  status->cuda_error = error;
-  status->cublas_status = CUBLAS_STATUS_SUCCESS;
-  return -1;
-}
-
-int
-fail_cublas (FaCudaStatus *status, const char *call, cublasStatus_t blas_status)
-{
-  status->call = call;
-  status->cuda_error = cudaSuccess;
-  status->cublas_status = blas_status;
-  return -1;
-}
-
 /* ---- the gather ---- */
 
 constexpr int kGatherThreads = 256;

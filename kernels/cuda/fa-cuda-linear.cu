@@ -8,6 +8,9 @@
 
 #include <limits.h>
 
+using fa_cuda::fail_cublas;
+using fa_cuda::fail_cuda;
+
 namespace {
 
 /* cuBLAS wants its operands where a 16-byte (better: 256-byte) boundary
@@ -22,24 +25,6 @@ bool
 takes (FaDType dtype)
 {
   return dtype == FA_DTYPE_F32 || dtype == FA_DTYPE_BF16;
-}
-
-int
-fail_cuda (FaCudaStatus *status, const char *call, cudaError_t error)
-{
-  status->call = call;
-  status->cuda_error = error;
-  status->cublas_status = CUBLAS_STATUS_SUCCESS;
-  return -1;
-}
-
-int
-fail_cublas (FaCudaStatus *status, const char *call, cublasStatus_t blas_status)
-{
-  status->call = call;
-  status->cuda_error = cudaSuccess;
-  status->cublas_status = blas_status;
-  return -1;
 }
 
 } /* namespace */
