@@ -746,7 +746,7 @@ fa_wan_vae_latent_shape (FaWanVae *vae, gint64 frames, gint64 height, gint64 wid
     {
       g_set_error (error, FA_ERROR, FA_ERROR_SHAPE,
                    "the VAE takes clips of 1 + 4k frames (1, 5, 9, …, 81); this one has %" G_GINT64_FORMAT
-                   " (trim it to %" G_GINT64_FORMAT ")",
+                   " frames (trim it to %" G_GINT64_FORMAT ")",
                    frames, frames < 1 ? 1 : frames - (frames - 1) % 4);
       return FALSE;
     }

@@ -90,7 +90,9 @@ gboolean fa_wan_vae_decode (FaWanVae *vae, const FaTensor *latent, FaTensor *vid
                             const FaWanVaeOptions *options, GError **error);
 
 /* The latent grid of a clip, or FA_ERROR_SHAPE naming what breaks the
- * rules (frame count not 1 + 4k, a side not a multiple of 8). */
+ * rules (frame count not 1 + 4k, a side not a multiple of 8). The rules
+ * are those of every Wan2.1 VAE, so @vae may be NULL: a caller can check a
+ * clip before loading the model. */
 gboolean fa_wan_vae_latent_shape (FaWanVae *vae, gint64 frames, gint64 height, gint64 width,
                                   gint64 out_shape[3], GError **error);
 
