@@ -378,6 +378,40 @@ check_blend (const char *what, const FaTensor *tiled, const FaTensor *left, cons
 }
 
 static void
+test_bad_tensors (void)
+{
+  g_autoptr (FaWanVae) vae = load_on (cpu, "wan-tiny/vae");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (FaTensor) latent = new_host (1, 16, 3, 4, 6);
+
+  /* four channels are not RGB */
+  g_autoptr (FaTensor) rgba = new_host (1, 4, 9, 32, 48);
+  g_assert_false (fa_wan_vae_encode (vae, rgba, latent, NULL, &error));
+  fa_test_assert_error_message (error, FA_ERROR, FA_ERROR_SHAPE, "4 channels, expected 3");
+  g_clear_error (&error);
+
+  /* the clip must be a 5-D f32 host tensor */
+  g_autoptr (FaTensor) flat = fa_tensor_new (cpu, FA_DTYPE_F32, 4, (gint64[]) { 3, 9, 32, 48 }, &error);
+  g_assert_no_error (error);
+  g_assert_false (fa_wan_vae_encode (vae, flat, latent, NULL, &error));
+  fa_test_assert_error_message (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT, "5-D f32 host tensor");
+  g_clear_error (&error);
+
+  g_autoptr (FaTensor) half = fa_tensor_new (cpu, FA_DTYPE_F16, 5, (gint64[]) { 1, 3, 9, 32, 48 }, &error);
+  g_assert_no_error (error);
+  g_assert_false (fa_wan_vae_encode (vae, half, latent, NULL, &error));
+  fa_test_assert_error_message (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT, "not f16");
+  g_clear_error (&error);
+
+  /* an empty latent */
+  g_autoptr (FaTensor) empty = fa_tensor_new (cpu, FA_DTYPE_F32, 5, (gint64[]) { 1, 16, 0, 4, 6 }, &error);
+  g_autoptr (FaTensor) video = new_host (1, 3, 9, 32, 48);
+  g_assert_no_error (error);
+  g_assert_false (fa_wan_vae_decode (vae, empty, video, NULL, &error));
+  fa_test_assert_error_message (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT, "non-empty");
+}
+
+static void
 test_tiling (void)
 {
   g_autoptr (FaWanVae) vae = load_on (cpu, "wan-tiny/vae");
@@ -495,6 +529,7 @@ main (int argc, char **argv)
   g_test_add_func ("/wan-vae/goldens/cuda", test_goldens_on_cuda);
   g_test_add_func ("/wan-vae/taps", test_taps);
   g_test_add_func ("/wan-vae/frame-rule", test_frame_rule);
+  g_test_add_func ("/wan-vae/bad-tensors", test_bad_tensors);
   g_test_add_func ("/wan-vae/tiling", test_tiling);
   g_test_add_func ("/wan-vae/progress-and-cancel", test_progress_and_cancel);
   g_test_add_func ("/wan-vae/memory-released", test_memory_released);
