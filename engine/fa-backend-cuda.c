@@ -964,3 +964,14 @@ _fa_backend_cuda_probe (int device_index, char **out_name, guint64 *out_total_by
     *out_total_bytes = prop.totalGlobalMem;
   return TRUE;
 }
+
+gboolean
+_fa_backend_cuda_enter (FaBackend *backend, gpointer *out_stream, GError **error)
+{
+  g_return_val_if_fail (backend->ops == &cuda_ops, FALSE);
+
+  if (!enter (backend, error))
+    return FALSE;
+  *out_stream = impl_of (backend)->stream;
+  return TRUE;
+}

@@ -106,6 +106,10 @@ gboolean _fa_backend_call_attention_hook (FaBackend *backend, const FaAttentionH
 FaBackend *_fa_backend_cuda_new (int device_index, GError **error);
 gboolean   _fa_backend_cuda_probe (int device_index, char **out_name, guint64 *out_total_bytes,
                                    GError **error);
+/* For engine code that launches kernels of its own (the optical flow):
+ * selects @backend's device on the calling thread and gives its stream (a
+ * cudaStream_t), on which the backend's copies and ops are ordered. */
+gboolean   _fa_backend_cuda_enter (FaBackend *backend, gpointer *out_stream, GError **error);
 #endif
 
 G_END_DECLS

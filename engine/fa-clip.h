@@ -1,9 +1,11 @@
 /* fa-clip.h: reading clips through GStreamer: what a file holds (probe),
  * the working clip the model edits, and the source frames an export needs.
  *
- * Every decode goes through uridecodebin3 and `videoflip
- * video-direction=auto`, so a phone clip's rotation tag is honoured and
- * sizes are those of the frames as displayed.
+ * Every decode goes through `filesrc ! decodebin3` (the decoding stage of
+ * uridecodebin3, which itself stalled some pipelines before their first
+ * frame in GStreamer 1.22.0) and `videoflip video-direction=auto`, so a
+ * phone clip's rotation tag is honoured and sizes are those of the frames
+ * as displayed.
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #pragma once
 

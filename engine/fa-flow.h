@@ -32,7 +32,7 @@ void fa_flow_params_init (FaFlowParams *params, FaFlowPreset preset);
 typedef struct _FaFlow FaFlow;
 
 /* Plans every buffer for frames of @width × @height on @backend once;
- * computing a flow allocates nothing. */
+ * computing a flow allocates nothing. @params NULL: the medium preset. */
 FaFlow  *fa_flow_new (FaBackend *backend, int width, int height, const FaFlowParams *params,
                       GError **error);
 /* The flow from @frame0 to @frame1 (packed RGB, the planned size):

@@ -15,12 +15,21 @@
 
 G_BEGIN_DECLS
 
+/* Writes the flow from frame @from to frame @to of the clip (fa_flow_compute's
+ * convention and layout). */
+typedef gboolean (*FaPropagateFlowFunc) (int from, int to, float *flow, gpointer user_data,
+                                         GError **error);
+
 typedef struct {
   FaFlowParams flow;
   float consistency_px;  /* forward–backward disagreement (pixels) beyond which a pixel counts as occluded */
   int morphology_radius; /* of the open/close clean-up, pixels; 0 = none */
   FaProgressFunc progress; /* frame pairs done of the total */
   gpointer progress_user_data;
+  /* Replaces the optical flow (NULL: fa_flow on the backend): tests feed
+   * known motion through it to check the propagation by itself. */
+  FaPropagateFlowFunc flow_func;
+  gpointer flow_user_data;
 } FaPropagateOptions;
 
 void fa_propagate_options_init (FaPropagateOptions *options);

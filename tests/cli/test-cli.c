@@ -1,10 +1,13 @@
 /* The flowanchor command-line tool, run as a user runs it.
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
 
 #include "config.h"
 #include "fa-backend.h"
 #include "fa-safetensors.h"
+#include "fa-media-util.h"
+#include "fa-png.h"
 #include "fa-test-util.h"
 
 typedef struct {
@@ -486,6 +489,105 @@ test_bench_vae (void)
   g_assert_nonnull (strstr (frames.err, "1 + 4k"));
 }
 
+/* flowanchor probe: the metadata of a clip made here, as text and JSON;
+ * a bad file fails with the engine's message, a missing FILE is usage. */
+static void
+test_probe (void)
+{
+  g_autofree char *dir = fa_test_make_folder ("fa-cli-probe-XXXXXX");
+  g_autofree char *clip = fa_test_make_mp4 (dir, "a.mp4", 24, 160, 96, 24, TRUE, "ball");
+  g_autofree char *junk = g_build_filename (dir, "junk.mp4", NULL);
+  g_auto (Run) text = { 0 }, json = { 0 }, bad = { 0 }, usage = { 0 };
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (GError) error = NULL;
+
+  run_cli (&text, NULL, "probe", clip, NULL);
+  if (text.status != 0)
+    g_error ("probe failed (%d):\n%s", text.status, text.err);
+  g_assert_nonnull (strstr (text.out, clip));
+  g_assert_true (g_regex_match_simple ("^ +size +160×96$", text.out, G_REGEX_MULTILINE, 0));
+  g_assert_true (g_regex_match_simple ("^ +frame rate +24 fps$", text.out, G_REGEX_MULTILINE, 0));
+  g_assert_true (g_regex_match_simple ("^ +rotation +0°$", text.out, G_REGEX_MULTILINE, 0));
+  g_assert_true (g_regex_match_simple ("^ +video codec +H.264", text.out, G_REGEX_MULTILINE, 0));
+  g_assert_true (g_regex_match_simple ("^ +audio codec +.*AAC", text.out, G_REGEX_MULTILINE, 0));
+  g_assert_true (g_regex_match_simple ("^ +duration +0:00:01\\.0", text.out, G_REGEX_MULTILINE, 0));
+
+  run_cli (&json, NULL, "probe", "--json", clip, NULL);
+  g_assert_cmpint (json.status, ==, 0);
+  g_assert_true (json_parser_load_from_data (parser, json.out, -1, &error));
+  g_assert_no_error (error);
+  JsonObject *o = json_node_get_object (json_parser_get_root (parser));
+  g_assert_cmpint (json_object_get_int_member (o, "width"), ==, 160);
+  g_assert_cmpint (json_object_get_int_member (o, "height"), ==, 96);
+  g_assert_cmpint (json_object_get_int_member (o, "fps_n"), ==, 24);
+  g_assert_true (json_object_get_boolean_member (o, "has_audio"));
+  g_assert_true (json_object_get_boolean_member (o, "audio_is_aac"));
+  g_assert_cmpstr (json_object_get_string_member (o, "path"), ==, clip);
+
+  g_assert_true (g_file_set_contents (junk, "not a clip at all, just words", -1, NULL));
+  run_cli (&bad, NULL, "probe", junk, NULL);
+  g_assert_cmpint (bad.status, ==, 1);
+  g_assert_nonnull (strstr (bad.err, junk));
+  g_assert_nonnull (strstr (bad.err, "not a media file"));
+
+  run_cli (&usage, NULL, "probe", NULL);
+  g_assert_cmpint (usage.status, ==, 2);
+
+  fa_test_remove_tree (dir);
+}
+
+/* synth writes frames and ground-truth masks; mask propagate carries the
+ * first mask through an MP4's working clip, writes one PNG per frame and
+ * an overlay clip, and names what is wrong with a bad mask. */
+static void
+test_synth_and_mask_propagate (void)
+{
+  g_autofree char *dir = fa_test_make_folder ("fa-cli-mask-XXXXXX");
+  g_autofree char *synth_dir = g_build_filename (dir, "synth", NULL);
+  g_autofree char *clip_path = g_build_filename (dir, "synth.mp4", NULL);
+  g_autofree char *first_mask = g_build_filename (synth_dir, "mask-000.png", NULL);
+  g_autofree char *out = g_build_filename (dir, "masks", NULL);
+  g_autofree char *overlay = g_build_filename (dir, "overlay.mp4", NULL);
+  g_autofree char *last = g_build_filename (out, "mask-008.png", NULL);
+  g_autofree char *beyond = g_build_filename (out, "mask-009.png", NULL);
+  g_autofree char *wrong = g_build_filename (dir, "wrong.png", NULL);
+  g_auto (Run) synth = { 0 }, bad_motion = { 0 }, propagate = { 0 }, bad_mask = { 0 }, usage = { 0 };
+  guint8 small[16 * 16] = { 0 };
+
+  run_cli (&synth, NULL, "synth", "--motion", "translate", "--size", "160x96", "--frames", "9", "--out", synth_dir,
+           "--clip", clip_path, NULL);
+  if (synth.status != 0)
+    g_error ("synth failed (%d):\n%s", synth.status, synth.err);
+  g_assert_true (g_file_test (first_mask, G_FILE_TEST_IS_REGULAR));
+  g_assert_true (g_file_test (clip_path, G_FILE_TEST_IS_REGULAR));
+  run_cli (&bad_motion, NULL, "synth", "--motion", "spin", "--out", synth_dir, NULL);
+  g_assert_cmpint (bad_motion.status, ==, 2);
+
+  run_cli (&propagate, NULL, "mask", "propagate", clip_path, "--mask", first_mask, "--out", out, "--size", "160x96",
+           "--frames", "9", "--fps", "source", "--device", "cpu", "--overlay", overlay, NULL);
+  if (propagate.status != 0)
+    g_error ("mask propagate failed (%d):\n%s", propagate.status, propagate.err);
+  g_assert_nonnull (strstr (propagate.out, "frame   0  keyframe"));
+  g_assert_nonnull (strstr (propagate.out, "frame   8  propagated"));
+  g_assert_true (g_file_test (last, G_FILE_TEST_IS_REGULAR));
+  g_assert_false (g_file_test (beyond, G_FILE_TEST_EXISTS));
+  g_assert_true (g_file_test (overlay, G_FILE_TEST_IS_REGULAR));
+
+  {
+    g_autoptr (GError) error = NULL;
+    g_assert_true (fa_png_save (wrong, small, 16, 16, 1, &error));
+  }
+  run_cli (&bad_mask, NULL, "mask", "propagate", clip_path, "--mask", wrong, "--out", out, "--size", "160x96",
+           "--frames", "9", "--device", "cpu", NULL);
+  g_assert_cmpint (bad_mask.status, ==, 1);
+  g_assert_nonnull (strstr (bad_mask.err, "16×16"));
+
+  run_cli (&usage, NULL, "mask", "propagate", clip_path, NULL);
+  g_assert_cmpint (usage.status, ==, 2);
+
+  fa_test_remove_tree (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -500,6 +602,8 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/debug-tokenize-and-t5", test_debug_tokenize_and_t5);
   g_test_add_func ("/cli/debug-vae", test_debug_vae);
   g_test_add_func ("/cli/bench-vae", test_bench_vae);
+  g_test_add_func ("/cli/probe", test_probe);
+  g_test_add_func ("/cli/synth-and-mask-propagate", test_synth_and_mask_propagate);
 
   return g_test_run ();
 }

@@ -12,7 +12,8 @@
 #     -Dcuda=enabled, runs `meson test --suite cuda --suite engine` and
 #     `flowanchor bench ops --backend cuda` and `bench dit` at the 1.3B
 #     shapes (81×480×832, batch 1 and 4) and `bench vae` (81×480×832,
-#     untiled and tiled);
+#     untiled and tiled) and `bench flow` (optical flow on the synthetic
+#     832×480 clips, CUDA then CPU; test-cuda-flow runs in the cuda suite);
 #  4. ends with the summary table and one verdict line.
 #
 # Usage: tests/gpu/run.sh [--quick] [--no-bench]     (options go to test-kernels)
@@ -141,6 +142,12 @@ run_meson_suites () {
     "$dir/app/cli/flowanchor" bench vae --random-weights --device cuda --tile; } \
     >> "$LOG_DIR/bench-ops.txt" 2>&1 || status=1
   cat "$LOG_DIR/bench-ops.txt"
+  # Optical flow: EPE against the synthetic clips' exact flow and ms per
+  # 832×480 pair, on CUDA and (fewer pairs) on the CPU beside it.
+  { "$dir/app/cli/flowanchor" bench flow --device cuda --pairs 10 &&
+    "$dir/app/cli/flowanchor" bench flow --device cpu --pairs 4; } \
+    > "$LOG_DIR/bench-flow.txt" 2>&1 || status=1
+  cat "$LOG_DIR/bench-flow.txt"
   return $status
 }
 
@@ -206,6 +213,11 @@ main () {
     echo
     echo "engine ops (flowanchor bench ops --backend cuda):"
     cat "$LOG_DIR/bench-ops.txt"
+  fi
+  if [ -s "$LOG_DIR/bench-flow.txt" ]; then
+    echo
+    echo "optical flow (flowanchor bench flow, CUDA then CPU):"
+    cat "$LOG_DIR/bench-flow.txt"
   fi
   if [ $verdict -eq 0 ]; then
     echo "GPU CHECK: PASS"
