@@ -59,6 +59,7 @@
 #include <gst/video/video.h>
 
 #include "fa-error.h"
+#include "fa-file.h"
 
 #define DEFAULT_QUALITY 18
 #define MAX_QUALITY 51
@@ -428,14 +429,7 @@ commit_temp_file (const char *temp_path, const char *path, GError **error)
       return FALSE;
     }
 
-  /* Makes the rename itself durable; losing it is no error. */
-  g_autofree char *dir = g_path_get_dirname (path);
-  int dir_fd = g_open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-  if (dir_fd >= 0)
-    {
-      fsync (dir_fd);
-      close (dir_fd);
-    }
+  fa_file_sync_folder (path);
   return TRUE;
 }
 

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "fa-error.h"
+#include "fa-file.h"
 
 /* Far above any working size; keeps width × height × 4 well inside gsize
  * and stops a forged header from asking for gigabytes. */
@@ -318,32 +319,6 @@ encode_png (PngWriter *writer, const guint8 *pixels, int width, int height, int 
   return TRUE;
 }
 
-static void
-set_io_error (GError **error, int saved_errno, const char *path, const char *what)
-{
-  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno), "%s: %s: %s", path, what,
-               g_strerror (saved_errno));
-}
-
-static gboolean
-write_all (int fd, const guint8 *data, gsize length, const char *path, GError **error)
-{
-  while (length > 0)
-    {
-      ssize_t written = write (fd, data, length);
-      if (written < 0 && errno == EINTR)
-        continue;
-      if (written <= 0)
-        {
-          set_io_error (error, written < 0 ? errno : ENOSPC, path, "cannot write");
-          return FALSE;
-        }
-      data += written;
-      length -= (gsize) written;
-    }
-  return TRUE;
-}
-
 gboolean
 fa_png_save (const char *path, const guint8 *pixels, int width, int height, int channels, GError **error)
 {
@@ -386,40 +361,10 @@ fa_png_save (const char *path, const guint8 *pixels, int width, int height, int 
   int fd = g_mkstemp_full (tmp_path, O_RDWR | O_CLOEXEC, 0666);
   if (fd < 0)
     {
-      set_io_error (error, errno, path, "cannot create a temporary file beside it");
+      fa_file_set_io_error (error, errno, path, "cannot create a temporary file beside it");
       return FALSE;
     }
 
-  gboolean ok = write_all (fd, bytes->data, bytes->len, tmp_path, error);
-  /* without the fsync a crash after the rename could leave an empty file
-   * under the final name */
-  if (ok && fsync (fd) != 0)
-    {
-      set_io_error (error, errno, tmp_path, "cannot sync");
-      ok = FALSE;
-    }
-  if (close (fd) != 0 && ok)
-    {
-      set_io_error (error, errno, tmp_path, "cannot close");
-      ok = FALSE;
-    }
-  if (ok && g_rename (tmp_path, path) != 0)
-    {
-      set_io_error (error, errno, path, "cannot replace");
-      ok = FALSE;
-    }
-  if (!ok)
-    {
-      g_unlink (tmp_path);
-      return FALSE;
-    }
-
-  /* makes the rename itself durable; losing it is no error */
-  int dir_fd = g_open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-  if (dir_fd >= 0)
-    {
-      fsync (dir_fd);
-      close (dir_fd);
-    }
-  return TRUE;
+  gboolean ok = fa_file_write_all (fd, bytes->data, bytes->len, tmp_path, error);
+  return fa_file_commit_temp (fd, tmp_path, path, ok, error);
 }

@@ -19,6 +19,7 @@
 
 #include "fa-backend.h"
 #include "fa-error.h"
+#include "fa-file.h"
 
 /* Tensor bytes are used where they lie in the mapping, and safetensors data
  * is little-endian. */
@@ -526,13 +527,6 @@ parse_header (FaSafetensors *file, const char *text, gsize length, GError **erro
   return check_overlaps (file, spans, error);
 }
 
-static void
-set_io_error (GError **error, int saved_errno, const char *path, const char *what)
-{
-  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno), "%s: %s%s%s", path,
-               what != NULL ? what : "", what != NULL ? ": " : "", g_strerror (saved_errno));
-}
-
 FaSafetensors *
 fa_safetensors_open (const char *path, GError **error)
 {
@@ -543,7 +537,7 @@ fa_safetensors_open (const char *path, GError **error)
   int fd = g_open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK, 0);
   if (fd < 0)
     {
-      set_io_error (error, errno, path, NULL);
+      fa_file_set_io_error (error, errno, path, NULL);
       return NULL;
     }
 
@@ -552,7 +546,7 @@ fa_safetensors_open (const char *path, GError **error)
     {
       int saved_errno = errno;
       close (fd);
-      set_io_error (error, saved_errno, path, NULL);
+      fa_file_set_io_error (error, saved_errno, path, NULL);
       return NULL;
     }
   if (S_ISDIR (st.st_mode))
@@ -592,7 +586,7 @@ fa_safetensors_open (const char *path, GError **error)
   close (fd);
   if (map == MAP_FAILED)
     {
-      set_io_error (error, saved_errno, path, "cannot map");
+      fa_file_set_io_error (error, saved_errno, path, "cannot map");
       return NULL;
     }
 
@@ -708,28 +702,6 @@ static int
 compare_strings (gconstpointer a, gconstpointer b)
 {
   return strcmp (*(const char *const *) a, *(const char *const *) b);
-}
-
-static gboolean
-write_all (int fd, const void *data, gsize size, const char *path, GError **error)
-{
-  const guint8 *p = data;
-
-  while (size > 0)
-    {
-      /* Linux writes at most about 2 GiB per call anyway. */
-      gssize n = write (fd, p, MIN (size, (gsize) 1 << 30));
-      if (n < 0)
-        {
-          if (errno == EINTR)
-            continue;
-          set_io_error (error, errno, path, "cannot write");
-          return FALSE;
-        }
-      p += n;
-      size -= (gsize) n;
-    }
-  return TRUE;
 }
 
 static char *
@@ -897,50 +869,19 @@ fa_safetensors_write (const char *path, guint n_tensors, const char *const *name
   int fd = g_mkstemp_full (tmp_path, O_RDWR | O_CLOEXEC, 0666);
   if (fd < 0)
     {
-      set_io_error (error, errno, path, "cannot create a temporary file");
+      fa_file_set_io_error (error, errno, path, "cannot create a temporary file");
       write_items_free (items, n_tensors);
       return FALSE;
     }
 
-  gboolean ok = write_all (fd, header, 8 + header_length, tmp_path, error);
+  gboolean ok = fa_file_write_all (fd, header, 8 + header_length, tmp_path, error);
   for (guint i = 0; ok && i < n_tensors; i++)
     {
       gsize nbytes = fa_tensor_get_nbytes (items[i].tensor);
       if (nbytes > 0)
-        ok = write_all (fd, fa_tensor_get_data (items[i].tensor), nbytes, tmp_path, error);
+        ok = fa_file_write_all (fd, fa_tensor_get_data (items[i].tensor), nbytes, tmp_path, error);
     }
   write_items_free (items, n_tensors);
 
-  /* Without the fsync a crash after the rename could leave an empty file
-   * under the final name. */
-  if (ok && fsync (fd) != 0)
-    {
-      set_io_error (error, errno, tmp_path, "cannot sync");
-      ok = FALSE;
-    }
-  if (close (fd) != 0 && ok)
-    {
-      set_io_error (error, errno, tmp_path, "cannot close");
-      ok = FALSE;
-    }
-  if (ok && g_rename (tmp_path, path) != 0)
-    {
-      set_io_error (error, errno, path, "cannot replace");
-      ok = FALSE;
-    }
-  if (!ok)
-    {
-      g_unlink (tmp_path);
-      return FALSE;
-    }
-
-  /* Makes the rename itself durable; losing it is no error. */
-  g_autofree char *dir = g_path_get_dirname (path);
-  int dir_fd = g_open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-  if (dir_fd >= 0)
-    {
-      fsync (dir_fd);
-      close (dir_fd);
-    }
-  return TRUE;
+  return fa_file_commit_temp (fd, tmp_path, path, ok, error);
 }

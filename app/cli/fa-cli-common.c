@@ -4,7 +4,9 @@
 
 #include "config.h"
 
+#include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "fa-cli.h"
 #include "fa-error.h"
@@ -34,4 +36,38 @@ fa_cli_median (double *values, int n)
 {
   qsort (values, n, sizeof *values, compare_doubles);
   return values[n / 2];
+}
+
+/* A whole decimal number in [1, max_side], nothing before or after it. */
+static gboolean
+parse_side (const char *text, const char *end_of_text, int max_side, int *out)
+{
+  char *end = NULL;
+
+  if (text == end_of_text || !g_ascii_isdigit (*text))
+    return FALSE;
+  errno = 0;
+  gint64 value = g_ascii_strtoll (text, &end, 10);
+  if (errno != 0 || end != end_of_text || value < 1 || value > max_side)
+    return FALSE;
+  *out = (int) value;
+  return TRUE;
+}
+
+gboolean
+fa_cli_parse_size (const char *text, int max_side, int *width, int *height)
+{
+  const char *separator = strpbrk (text, "xX");
+  const char *times = strstr (text, "×");
+  gsize separator_length = 1;
+
+  if (separator == NULL || (times != NULL && times < separator))
+    {
+      separator = times;
+      separator_length = strlen ("×");
+    }
+  if (separator == NULL)
+    return FALSE;
+  return parse_side (text, separator, max_side, width)
+         && parse_side (separator + separator_length, text + strlen (text), max_side, height);
 }

@@ -20,25 +20,6 @@
 #include "fa-mask-propagate.h"
 #include "fa-png.h"
 
-/* "832x480" (or with ×) into two positive multiples of 16. */
-static gboolean
-parse_size (const char *text, int *width, int *height)
-{
-  char *end = NULL;
-  long w = strtol (text, &end, 10);
-
-  if (end == text || (*end != 'x' && *end != 'X' && !g_str_has_prefix (end, "×")))
-    return FALSE;
-  end += (*end == 'x' || *end == 'X') ? 1 : strlen ("×");
-  const char *rest = end;
-  long h = strtol (rest, &end, 10);
-  if (end == rest || *end != '\0' || w <= 0 || h <= 0 || w > 4096 || h > 4096)
-    return FALSE;
-  *width = (int) w;
-  *height = (int) h;
-  return TRUE;
-}
-
 /* A mask file at the working size is taken as it is; one at the source's
  * decoded size is carried through the working clip's geometry (the crop
  * or the padding). Any other size is a mistake worth naming. */
@@ -179,7 +160,7 @@ mask_propagate (int argc, char **argv)
   clip_options.start_ns = (gint64) (start * 1e9);
   clip_options.end_ns = end < 0 ? -1 : (gint64) (end * 1e9);
   clip_options.max_frames = frames;
-  if (size != NULL && !parse_size (size, &clip_options.width, &clip_options.height))
+  if (size != NULL && !fa_cli_parse_size (size, 4096, &clip_options.width, &clip_options.height))
     {
       fprintf (stderr, "flowanchor mask propagate: --size '%s' is not WIDTHxHEIGHT\n", size);
       return FA_CLI_USAGE;

@@ -41,19 +41,6 @@ parse_int (const char *text, gint64 lo, gint64 hi, gint64 *out)
   return TRUE;
 }
 
-static gboolean
-parse_size (const char *text, int *width, int *height)
-{
-  g_auto (GStrv) parts = g_strsplit (text, "x", -1);
-  gint64 w, h;
-
-  if (g_strv_length (parts) != 2 || !parse_int (parts[0], 1, G_MAXINT, &w) || !parse_int (parts[1], 1, G_MAXINT, &h))
-    return FALSE;
-  *width = (int) w;
-  *height = (int) h;
-  return TRUE;
-}
-
 static int
 usage_error (const char *message)
 {
@@ -113,7 +100,7 @@ fa_cli_synth (int argc, char **argv)
         g_strdup_printf ("unknown --motion '%s'; expected translate, rotate, scale or occlude", motion_name);
       return usage_error (message);
     }
-  if (size != NULL && !parse_size (size, &options.width, &options.height))
+  if (size != NULL && !fa_cli_parse_size (size, G_MAXINT, &options.width, &options.height))
     {
       g_autofree char *message = g_strdup_printf ("--size '%s' is not WIDTHxHEIGHT (e.g. 832x480)", size);
       return usage_error (message);

@@ -14,6 +14,8 @@ enum { FA_CLI_OK = 0, FA_CLI_FAILED = 1, FA_CLI_USAGE = 2 };
 
 /* "cpu", "cuda", or "auto"/NULL (CUDA when a device works). */
 FaBackend *fa_cli_backend_by_name (const char *name, GError **error);
+/* "WIDTHxHEIGHT" (x, X or ×) with both sides whole numbers in [1, @max_side]. */
+gboolean   fa_cli_parse_size (const char *text, int max_side, int *width, int *height);
 /* The median of @n ≥ 1 values, sorting them in place. */
 double     fa_cli_median (double *values, int n);
 
