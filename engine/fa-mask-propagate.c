@@ -16,6 +16,14 @@
  * vote through an occlusion counts little. Before the first keyframe and
  * after the last, one chain does it all.
  *
+ * Flow alone leaves each link's outline a fraction of a pixel off, and a
+ * chain adds those up (the mask trails its shape). So each link ends by
+ * refining the outline against the frame itself, as rotoscoping tools do
+ * with local colour models (Bai et al. 2009, Video SnapCut): near the
+ * outline, a pixel joins the side whose nearby colours explain it better,
+ * where the two sides' colours clearly differ; and one whose colour the
+ * keyframe showed only outside its shape leaves the mask.
+ *
  * Results go into a scratch copy and reach the mask set only when every
  * frame is done, so an error or a cancel leaves the masks as they were.
  * SPDX-License-Identifier: GPL-3.0-or-later */
@@ -39,6 +47,27 @@
  * width of the ring beyond it whose flow is trusted. */
 #define BAND_RADIUS 6
 #define RING_WIDTH 6
+/* Outline refinement: pixels within REFINE_BAND of the outline may change
+ * side; each side's colours are learnt from the ring REFINE_RING wide beyond
+ * the band, per REFINE_TILE square with its eight neighbours. */
+#define REFINE_BAND 3
+#define REFINE_RING 5
+#define REFINE_TILE 16
+/* A pixel changes side only when the other side explains its colour better
+ * by this many nats, and only where the two sides' colours differ by
+ * REFINE_SEPARATION (summed over channels, (Δmean)² / (var + var)). */
+#define REFINE_MARGIN 3.0
+#define REFINE_SEPARATION 4.0
+#define REFINE_MIN_SAMPLES 24
+/* Noise-free flat colours would make a variance of zero. */
+#define REFINE_VARIANCE_FLOOR 9.0
+/* The keyframe's colours, 5 bits a channel, counted per side: a pixel by
+ * the outline whose colour the keyframe's shape never showed, and its
+ * surroundings did, is something passing in front. */
+#define KEY_COLOUR_BITS 5
+#define KEY_COLOUR_BINS (1 << (3 * KEY_COLOUR_BITS))
+#define KEY_COLOUR_MIN_COUNT 8
+#define KEY_COLOUR_FOREIGN 0.02
 
 void
 fa_propagate_options_init (FaPropagateOptions *options)
@@ -49,7 +78,12 @@ fa_propagate_options_init (FaPropagateOptions *options)
   fa_flow_params_init (&options->flow, FA_FLOW_PRESET_MEDIUM);
   options->consistency_px = 0.7f;
   options->morphology_radius = 1;
+  options->refine_outline = TRUE;
 }
+
+typedef struct {
+  double n, sum[3], squares[3];
+} ColourStats;
 
 typedef struct {
   const FaWorkingClip *clip;
@@ -67,6 +101,9 @@ typedef struct {
   float *next_position;
   guint8 *band;         /* the destination's outline as first estimated */
   guint8 *scratch;      /* morphology */
+  int tiles_x, tiles_y;
+  ColourStats *tile_colours; /* per refinement tile: outside, inside */
+  guint32 *key_colours;      /* per colour bin of the keyframe: outside, inside */
   guint done, total;    /* frame pairs */
 } Propagation;
 
@@ -346,6 +383,139 @@ sample_position (const Propagation *p, float x, float y, float *px, float *py)
   *py = pos[2 * nearest + 1];
 }
 
+static inline gsize
+colour_bin (const guint8 *rgb)
+{
+  const int shift = 8 - KEY_COLOUR_BITS;
+  return ((gsize) (rgb[0] >> shift) << (2 * KEY_COLOUR_BITS)) | ((gsize) (rgb[1] >> shift) << KEY_COLOUR_BITS)
+         | (gsize) (rgb[2] >> shift);
+}
+
+/* TRUE when the keyframe showed this colour often outside its shape and
+ * (almost) never inside. */
+static gboolean
+foreign_to_key (const Propagation *p, const guint8 *rgb)
+{
+  gsize bin = colour_bin (rgb);
+  double outside = p->key_colours[2 * bin], inside = p->key_colours[2 * bin + 1];
+  return outside + inside >= KEY_COLOUR_MIN_COUNT && inside <= KEY_COLOUR_FOREIGN * (outside + inside);
+}
+
+/* Per side of the outline, the mean and variance of each colour channel
+ * over a tile and its eight neighbours; FALSE where a side has too few
+ * samples or the two sides' colours overlap. */
+static gboolean
+tile_model (const Propagation *p, int tx, int ty, double mean[2][3], double variance[2][3])
+{
+  double separation = 0.0;
+
+  for (int side = 0; side < 2; side++)
+    {
+      ColourStats total = { 0 };
+      for (int y = MAX (0, ty - 1); y <= MIN (p->tiles_y - 1, ty + 1); y++)
+        for (int x = MAX (0, tx - 1); x <= MIN (p->tiles_x - 1, tx + 1); x++)
+          {
+            const ColourStats *s = &p->tile_colours[2 * ((gsize) y * p->tiles_x + x) + side];
+            total.n += s->n;
+            for (int c = 0; c < 3; c++)
+              {
+                total.sum[c] += s->sum[c];
+                total.squares[c] += s->squares[c];
+              }
+          }
+      if (total.n < REFINE_MIN_SAMPLES)
+        return FALSE;
+      for (int c = 0; c < 3; c++)
+        {
+          mean[side][c] = total.sum[c] / total.n;
+          variance[side][c] = MAX (total.squares[c] / total.n - mean[side][c] * mean[side][c], 0.0)
+                              + REFINE_VARIANCE_FLOOR;
+        }
+    }
+  for (int c = 0; c < 3; c++)
+    separation += (mean[1][c] - mean[0][c]) * (mean[1][c] - mean[0][c]) / (variance[0][c] + variance[1][c]);
+  return separation >= REFINE_SEPARATION;
+}
+
+/* Flow carries an outline to within a pixel or so of the shape's edge, and
+ * that error adds up along a chain. Where the frame itself shows the edge
+ * (the colours each side differ), a pixel near the outline joins the side
+ * whose local colours explain it better, and the chain goes on from the
+ * corrected outline: the moved pixels lose their keyframe positions, so the
+ * next link reads them from this frame's mask. */
+static void
+refine_outline (Propagation *p, int frame, guint8 *mask, float *position)
+{
+  const int width = p->width, height = p->height;
+  const guint8 *rgb = fa_working_clip_frame (p->clip, frame);
+  guint16 *distance = p->distance;
+  gsize n_tiles = (gsize) p->tiles_x * p->tiles_y;
+
+  outline_distance (p, mask, distance);
+  memset (p->tile_colours, 0, 2 * n_tiles * sizeof (ColourStats));
+  for (int y = 0; y < height; y++)
+    for (int x = 0; x < width; x++)
+      {
+        gsize i = (gsize) y * width + x;
+        if (distance[i] <= 3 * REFINE_BAND || distance[i] > 3 * (REFINE_BAND + REFINE_RING))
+          continue;
+        ColourStats *s = &p->tile_colours[2 * ((gsize) (y / REFINE_TILE) * p->tiles_x + x / REFINE_TILE)
+                                          + (mask[i] >= 128)];
+        s->n += 1.0;
+        for (int c = 0; c < 3; c++)
+          {
+            double v = rgb[3 * i + c];
+            s->sum[c] += v;
+            s->squares[c] += v * v;
+          }
+      }
+
+  for (int ty = 0; ty < p->tiles_y; ty++)
+    for (int tx = 0; tx < p->tiles_x; tx++)
+      {
+        double mean[2][3], variance[2][3], log_variance[2] = { 0.0, 0.0 };
+        gboolean modelled = FALSE;
+
+        for (int y = ty * REFINE_TILE; y < MIN (height, (ty + 1) * REFINE_TILE); y++)
+          for (int x = tx * REFINE_TILE; x < MIN (width, (tx + 1) * REFINE_TILE); x++)
+            {
+              gsize i = (gsize) y * width + x;
+              if (distance[i] > 3 * REFINE_BAND)
+                continue;
+              if (!modelled)
+                {
+                  /* built lazily: most tiles hold no outline */
+                  if (!tile_model (p, tx, ty, mean, variance))
+                    goto next_tile;
+                  for (int side = 0; side < 2; side++)
+                    for (int c = 0; c < 3; c++)
+                      log_variance[side] += log (variance[side][c]);
+                  modelled = TRUE;
+                }
+              double cost[2];
+              for (int side = 0; side < 2; side++)
+                {
+                  cost[side] = log_variance[side];
+                  for (int c = 0; c < 3; c++)
+                    {
+                      double d = rgb[3 * i + c] - mean[side][c];
+                      cost[side] += d * d / variance[side][c];
+                    }
+                }
+              /* cost is twice the negative log-likelihood */
+              int side = mask[i] >= 128;
+              int other = !side;
+              if (0.5 * (cost[side] - cost[other]) > REFINE_MARGIN || (side && foreign_to_key (p, rgb + 3 * i)))
+                {
+                  mask[i] = other ? 255 : 0;
+                  position[2 * i] = NAN;
+                  position[2 * i + 1] = NAN;
+                }
+            }
+      next_tile:;
+      }
+}
+
 /* One link of a chain: the soft mask and trust of frame @src into frame @dst.
  * A pixel that passes the check pulls its value from where it came from; one
  * that fails takes what the source mask pushed onto it. */
@@ -405,6 +575,8 @@ step (Propagation *p, int src, int dst, const guint8 *src_mask, const guint8 *sr
         guint8 trust = src_trust[(gsize) syi * width + sxi];
         dst_trust[i] = consistent ? trust : trust / 4;
       }
+  if (p->options->refine_outline)
+    refine_outline (p, dst, dst_mask, p->next_position);
   {
     float *swap = p->position;
     p->position = p->next_position;
@@ -484,7 +656,7 @@ check_arguments (FaMaskSet *masks, const FaWorkingClip *clip, FaBackend *backend
 
 /* A keyframe's alpha starts a chain, with full trust. */
 static void
-seed_chain (Propagation *p, const guint8 *alpha, guint8 *mask, guint8 *trust)
+seed_chain (Propagation *p, int key, const guint8 *alpha, guint8 *mask, guint8 *trust)
 {
   for (gsize i = 0; i < p->n_pixels; i++)
     mask[i] = alpha[i];
@@ -496,6 +668,9 @@ seed_chain (Propagation *p, const guint8 *alpha, guint8 *mask, guint8 *trust)
         p->position[2 * ((gsize) y * p->width + x) + 1] = (float) y;
       }
   memset (trust, FULL_TRUST, p->n_pixels);
+  memset (p->key_colours, 0, 2 * KEY_COLOUR_BINS * sizeof (guint32));
+  for (gsize i = 0; i < p->n_pixels; i++)
+    p->key_colours[2 * colour_bin (fa_working_clip_frame (p->clip, key) + 3 * i) + (alpha[i] >= 128)]++;
 }
 
 /* A chain's soft mask as the frame's result: inside from the midpoint up,
@@ -518,7 +693,7 @@ run_chain (Propagation *p, FaMaskSet *masks, int key, int dir, int count, guint8
   g_autofree guint8 *buffers = g_malloc (4 * n);
   guint8 *mask = buffers, *trust = buffers + n, *next_mask = buffers + 2 * n, *next_trust = buffers + 3 * n;
 
-  seed_chain (p, fa_mask_set_peek_frame (masks, key), mask, trust);
+  seed_chain (p, key, fa_mask_set_peek_frame (masks, key), mask, trust);
   for (int k = 1; k <= count; k++)
     {
       int t = key + dir * k;
@@ -546,7 +721,7 @@ run_gap (Propagation *p, FaMaskSet *masks, int a, int b, guint8 *result, float *
   guint8 *mask = buffers, *trust = buffers + n, *next_mask = buffers + 2 * n, *next_trust = buffers + 3 * n;
   guint8 *combined_trust = buffers + 4 * n;
 
-  seed_chain (p, fa_mask_set_peek_frame (masks, a), mask, trust);
+  seed_chain (p, a, fa_mask_set_peek_frame (masks, a), mask, trust);
   for (int t = a + 1; t < b; t++)
     {
       guint8 *slot = forward + (gsize) (t - a - 1) * 2 * n;
@@ -556,7 +731,7 @@ run_gap (Propagation *p, FaMaskSet *masks, int a, int b, guint8 *result, float *
       memcpy (trust, slot + n, n);
     }
 
-  seed_chain (p, fa_mask_set_peek_frame (masks, b), mask, trust);
+  seed_chain (p, b, fa_mask_set_peek_frame (masks, b), mask, trust);
   for (int t = b - 1; t > a; t--)
     {
       const guint8 *forward_mask = forward + (gsize) (t - a - 1) * 2 * n, *forward_trust = forward_mask + n;
@@ -591,6 +766,8 @@ fa_mask_propagate (FaMaskSet *masks, const FaWorkingClip *clip, FaBackend *backe
   g_autofree int *keys = NULL;
   g_autofree float *toward = NULL, *from = NULL, *splat = NULL, *confidence = NULL, *positions = NULL;
   g_autofree guint16 *distance = NULL;
+  g_autofree ColourStats *tile_colours = NULL;
+  g_autofree guint32 *key_colours = NULL;
   g_autofree guint8 *scratch = NULL, *result = NULL, *band = NULL;
   int n_keys, n_frames;
 
@@ -626,6 +803,10 @@ fa_mask_propagate (FaMaskSet *masks, const FaWorkingClip *clip, FaBackend *backe
   p.position = positions;
   p.next_position = positions + p.n_pixels * 2;
   p.band = band = g_malloc (p.n_pixels);
+  p.tiles_x = (p.width + REFINE_TILE - 1) / REFINE_TILE;
+  p.tiles_y = (p.height + REFINE_TILE - 1) / REFINE_TILE;
+  p.tile_colours = tile_colours = g_new (ColourStats, 2 * (gsize) p.tiles_x * p.tiles_y);
+  p.key_colours = key_colours = g_new (guint32, 2 * KEY_COLOUR_BINS);
   p.scratch = scratch = g_malloc (2 * p.n_pixels);
   result = g_malloc (p.n_pixels * (gsize) n_frames);
   confidence = g_new0 (float, n_frames);

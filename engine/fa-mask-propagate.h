@@ -24,6 +24,10 @@ typedef struct {
   FaFlowParams flow;
   float consistency_px;  /* forward–backward disagreement (pixels) beyond which a pixel counts as occluded */
   int morphology_radius; /* of the open/close clean-up, pixels; 0 = none */
+  /* Moves each propagated outline onto the frame's own colour edge where the
+   * colours just inside and just outside it differ clearly (TRUE by
+   * default): flow alone lets the outline drift a little at every frame. */
+  gboolean refine_outline;
   FaProgressFunc progress; /* frame pairs done of the total */
   gpointer progress_user_data;
   /* Replaces the optical flow (NULL: fa_flow on the backend): tests feed
