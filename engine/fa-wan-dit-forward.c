@@ -12,6 +12,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "cpu/fa-cpu-kernels.h"
 #include "fa-arena.h"
 #include "fa-error.h"
 #include "fa-wan-dit-private.h"
@@ -407,6 +408,35 @@ plan_bytes (const FaWanDitConfig *c, gint64 batch, gint64 tokens)
          round_up (row * c->ffn_dim) + round_up (row * c->out_channels * patch);
 }
 
+guint64
+fa_wan_dit_estimate_bytes (FaWanDit *dit, gint64 batch, gint64 tokens, gint64 text_rows)
+{
+  g_return_val_if_fail (dit != NULL, 0);
+
+  const FaWanDitConfig *c = &dit->config;
+  const guint64 f = sizeof (float);
+  guint64 bytes = plan_bytes (c, batch, tokens);
+
+  /* RoPE tables, then the per-step tables: sinusoid, temb, tproj, the
+   * block modulation rows and the head's shift and scale, with compute_time's
+   * two temporaries */
+  bytes += round_up ((gsize) tokens * (c->head_dim / 2) * f) * 2;
+  bytes += round_up ((gsize) batch * c->freq_dim * f) +
+           round_up ((gsize) batch * c->dim * f) * (2 + 2 + 2) +
+           round_up ((gsize) batch * 6 * c->dim * f) +
+           (guint64) c->num_layers * 6 * round_up ((gsize) batch * c->dim * f);
+
+  /* attention scratch: the hooked element's whole logits and, on CUDA, f32
+   * copies of its q, k, v and output; on the CPU one block of logits for
+   * the others */
+  guint64 hooked = (guint64) c->num_heads * tokens * text_rows * f;
+  if (fa_backend_get_device (dit->backend) == FA_DEVICE_CUDA)
+    hooked += (2 * (guint64) tokens + 2 * (guint64) text_rows) * c->dim * f;
+  else
+    hooked += (guint64) fa_cpu_attention_scratch_floats (tokens, MAX (tokens, text_rows)) * f;
+  return bytes + hooked;
+}
+
 static gboolean
 take_activations (FaWanDit *dit, ForwardState *state, gint64 batch, gint64 tokens, Activations *act,
                   GError **error)
@@ -644,6 +674,10 @@ fa_wan_dit_forward (FaWanDit *dit, const FaTensor *latents, const float *timeste
 
   for (int l = 0; l < c->num_layers; l++)
     {
+      /* the arena is reset by the next forward and the time tables stay
+       * whole, so stopping here leaves nothing half-made */
+      if (options != NULL && g_cancellable_set_error_if_cancelled (options->cancellable, error))
+        goto out;
       if (!self_attention (dit, state, l, &act, options, error) ||
           !cross_attention (dit, l, &act, texts, options, error) ||
           !feed_forward (dit, state, l, &act, options, error))

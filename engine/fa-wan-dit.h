@@ -9,6 +9,8 @@
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #pragma once
 
+#include <gio/gio.h>
+
 #include "fa-backend.h"
 #include "fa-weights.h"
 
@@ -82,6 +84,9 @@ typedef struct {
   FaWanDitCrossAttentionFunc cross_attention;
   gpointer cross_attention_user_data;
   int cross_attention_batch_index; /* the element the hook sees */
+  /* Checked before every block: a cancelled forward stops with
+   * G_IO_ERROR_CANCELLED and the next forward runs as usual. */
+  GCancellable *cancellable;
 } FaWanDitForwardOptions;
 
 /* velocity = DiT(latents, timesteps, texts): @latents and @velocity
@@ -92,6 +97,13 @@ typedef struct {
 gboolean fa_wan_dit_forward (FaWanDit *dit, const FaTensor *latents, const float *timesteps,
                              FaWanDitText *const *texts, FaTensor *velocity,
                              const FaWanDitForwardOptions *options, GError **error);
+
+/* Device bytes one forward allocates beyond the weights for @batch
+ * elements of @tokens video tokens each with @text_rows rows per prompt:
+ * the activation arena, the per-grid and per-step tables and the attention
+ * scratch (the hooked element's whole logits included). The encoded
+ * prompts are not counted. */
+guint64     fa_wan_dit_estimate_bytes (FaWanDit *dit, gint64 batch, gint64 tokens, gint64 text_rows);
 
 /* The configuration of Wan2.1-T2V-1.3B (spec A.1), for --random-weights. */
 void        fa_wan_dit_config_init_1_3b (FaWanDitConfig *config);

@@ -152,6 +152,8 @@ fa_cli_bench (int argc, char **argv)
     return fa_cli_bench_vae (argc - 1, argv + 1);
   if (argc >= 2 && g_str_equal (argv[1], "flow"))
     return fa_cli_bench_flow (argc - 1, argv + 1);
+  if (argc >= 2 && g_str_equal (argv[1], "edit"))
+    return fa_cli_bench_edit (argc - 1, argv + 1);
 
   g_option_context_add_main_entries (context, entries, NULL);
   g_option_context_set_summary (context,

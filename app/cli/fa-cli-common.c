@@ -71,3 +71,51 @@ fa_cli_parse_size (const char *text, int max_side, int *width, int *height)
   return parse_side (text, separator, max_side, width)
          && parse_side (separator + separator_length, text + strlen (text), max_side, height);
 }
+
+gboolean
+fa_cli_working_options (const FaCliWorkingArgs *args, FaWorkingClipOptions *options, GError **error)
+{
+  fa_working_clip_options_init (options);
+  if (args->start < 0.0 || (args->end >= 0.0 && args->end <= args->start))
+    {
+      g_set_error (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT, "--start %g and --end %g do not make a range",
+                   args->start, args->end);
+      return FALSE;
+    }
+  options->start_ns = (gint64) (args->start * 1e9);
+  options->end_ns = args->end < 0 ? -1 : (gint64) (args->end * 1e9);
+  options->max_frames = args->frames;
+  if (args->size != NULL && !fa_cli_parse_size (args->size, 4096, &options->width, &options->height))
+    {
+      g_set_error (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT, "--size '%s' is not WIDTHxHEIGHT", args->size);
+      return FALSE;
+    }
+  if (args->fps != NULL)
+    {
+      if (g_str_equal (args->fps, "source"))
+        options->fps_n = options->fps_d = 0;
+      else if ((options->fps_n = atoi (args->fps)) <= 0 || options->fps_n > 240)
+        {
+          g_set_error (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT,
+                       "--fps '%s' is not a rate from 1 to 240 or 'source'", args->fps);
+          return FALSE;
+        }
+      else
+        options->fps_d = 1;
+    }
+  if (args->fit != NULL && !g_str_equal (args->fit, "crop") && !g_str_equal (args->fit, "pad"))
+    {
+      g_set_error (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT, "--fit '%s' is neither 'crop' nor 'pad'", args->fit);
+      return FALSE;
+    }
+  options->fit = args->fit != NULL && g_str_equal (args->fit, "pad") ? FA_CLIP_FIT_PAD : FA_CLIP_FIT_CROP;
+  return TRUE;
+}
+
+void
+fa_cli_working_args_clear (FaCliWorkingArgs *args)
+{
+  g_clear_pointer (&args->size, g_free);
+  g_clear_pointer (&args->fps, g_free);
+  g_clear_pointer (&args->fit, g_free);
+}

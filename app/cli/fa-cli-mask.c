@@ -106,23 +106,16 @@ print_progress (guint done, guint total, gpointer user_data)
 static int
 mask_propagate (int argc, char **argv)
 {
-  g_autofree char *mask_path = NULL, *out_dir = NULL, *overlay = NULL, *size = NULL, *fps = NULL,
-                  *fit = NULL, *device = NULL, *preset = NULL;
+  g_autofree char *mask_path = NULL, *out_dir = NULL, *overlay = NULL, *device = NULL, *preset = NULL;
   g_auto (GStrv) keyframes = NULL;
-  double start = 0.0, end = -1.0;
-  int frames = 81;
+  g_auto (FaCliWorkingArgs) working = FA_CLI_WORKING_ARGS_INIT;
   gboolean progress = FALSE;
   GOptionEntry entries[] = {
     { "mask", 0, 0, G_OPTION_ARG_FILENAME, &mask_path, "mask of the first working frame (PNG)", "PNG" },
     { "keyframe", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &keyframes, "a mask for working frame N (repeatable)", "N:PNG" },
     { "out", 0, 0, G_OPTION_ARG_FILENAME, &out_dir, "folder for mask-NNN.png, one per working frame", "DIR" },
     { "overlay", 0, 0, G_OPTION_ARG_FILENAME, &overlay, "also write the clip with the mask drawn over it", "OUT.mp4|OUT.webm" },
-    { "start", 0, 0, G_OPTION_ARG_DOUBLE, &start, "start of the range, seconds (0)", "S" },
-    { "end", 0, 0, G_OPTION_ARG_DOUBLE, &end, "end of the range, seconds (the end of the clip)", "S" },
-    { "frames", 0, 0, G_OPTION_ARG_INT, &frames, "at most this many working frames, 1 + 4k (81)", "N" },
-    { "size", 0, 0, G_OPTION_ARG_STRING, &size, "working size, multiples of 16 (832x480)", "WxH" },
-    { "fps", 0, 0, G_OPTION_ARG_STRING, &fps, "working rate (16), or 'source'", "N" },
-    { "fit", 0, 0, G_OPTION_ARG_STRING, &fit, "crop (default) or pad", "crop|pad" },
+    FA_CLI_WORKING_ENTRIES (working),
     { "device", 0, 0, G_OPTION_ARG_STRING, &device, "cpu, cuda or auto (default)", "NAME" },
     { "preset", 0, 0, G_OPTION_ARG_STRING, &preset, "optical flow: fast, medium (default) or fine", "NAME" },
     { "progress", 0, 0, G_OPTION_ARG_NONE, &progress, "print progress even when stderr is not a terminal", NULL },
@@ -156,33 +149,11 @@ mask_propagate (int argc, char **argv)
       return FA_CLI_USAGE;
     }
 
-  fa_working_clip_options_init (&clip_options);
-  clip_options.start_ns = (gint64) (start * 1e9);
-  clip_options.end_ns = end < 0 ? -1 : (gint64) (end * 1e9);
-  clip_options.max_frames = frames;
-  if (size != NULL && !fa_cli_parse_size (size, 4096, &clip_options.width, &clip_options.height))
+  if (!fa_cli_working_options (&working, &clip_options, &error))
     {
-      fprintf (stderr, "flowanchor mask propagate: --size '%s' is not WIDTHxHEIGHT\n", size);
+      fprintf (stderr, "flowanchor mask propagate: %s\n", error->message);
       return FA_CLI_USAGE;
     }
-  if (fps != NULL)
-    {
-      if (g_str_equal (fps, "source"))
-        clip_options.fps_n = clip_options.fps_d = 0;
-      else if ((clip_options.fps_n = atoi (fps)) <= 0 || clip_options.fps_n > 240)
-        {
-          fprintf (stderr, "flowanchor mask propagate: --fps '%s' is not a rate from 1 to 240 or 'source'\n", fps);
-          return FA_CLI_USAGE;
-        }
-      else
-        clip_options.fps_d = 1;
-    }
-  if (fit != NULL && !g_str_equal (fit, "crop") && !g_str_equal (fit, "pad"))
-    {
-      fprintf (stderr, "flowanchor mask propagate: --fit '%s' is neither 'crop' nor 'pad'\n", fit);
-      return FA_CLI_USAGE;
-    }
-  clip_options.fit = fit != NULL && g_str_equal (fit, "pad") ? FA_CLIP_FIT_PAD : FA_CLIP_FIT_CROP;
 
   fa_propagate_options_init (&options);
   if (preset != NULL)

@@ -16,10 +16,12 @@ static const struct {
 } verbs[] = {
   { "inspect", fa_cli_inspect, "list the tensors of a checkpoint file, sharded set or model folder" },
   { "doctor", fa_cli_doctor, "report backends, GStreamer elements and the model folder" },
+  { "edit", fa_cli_edit, "edit a clip with FlowAnchor (from options or a project), export it" },
   { "probe", fa_cli_probe, "print what a clip holds: size, rate, duration, rotation, codecs, audio" },
   { "mask", fa_cli_mask, "'mask propagate': carry keyframe masks through a clip by optical flow" },
   { "synth", fa_cli_synth, "write a synthetic test clip with its ground-truth masks" },
-  { "bench", fa_cli_bench, "time the engine: 'bench ops', 'bench dit', 'bench t5', 'bench vae', 'bench flow'" },
+  { "bench", fa_cli_bench, "time the engine: 'bench ops', 'bench dit', 'bench t5', 'bench vae', 'bench flow',\n"
+    "            'bench edit'" },
   { "debug", fa_cli_debug, "'debug dit' (one DiT forward), 'debug tokenize', 'debug t5' (a prompt's context),\n"
     "            'debug vae-encode', 'debug vae-decode' (a clip to a latent and back)" },
 };

@@ -4,7 +4,12 @@
 #include <json-glib/json-glib.h>
 
 #include "config.h"
+#include <signal.h>
+#include <sys/wait.h>
+
 #include "fa-backend.h"
+#include "fa-clip.h"
+#include "fa-project.h"
 #include "fa-safetensors.h"
 #include "fa-media-util.h"
 #include "fa-png.h"
@@ -588,6 +593,116 @@ test_synth_and_mask_propagate (void)
   fa_test_remove_tree (dir);
 }
 
+/* flowanchor edit on the tiny model: a generated clip and a box to an MP4
+ * that decodes with the frames and size asked for; the same edit again
+ * from the project the first one saved; usage errors; Ctrl+C. */
+static void
+assert_clip (const char *path, int frames, int width, int height)
+{
+  g_autoptr (GError) error = NULL;
+  FaWorkingClipOptions options;
+  fa_working_clip_options_init (&options);
+  options.width = width;
+  options.height = height;
+  g_autoptr (FaWorkingClip) clip = fa_working_clip_decode (path, &options, NULL, &error);
+  g_assert_no_error (error);
+  if (clip->n_frames != frames)
+    g_error ("%s has %d frames, not %d", path, clip->n_frames, frames);
+  g_assert_nonnull (clip->source);
+  g_assert_cmpint (clip->source->width, ==, width);
+  g_assert_cmpint (clip->source->height, ==, height);
+}
+
+static void
+test_edit (void)
+{
+  g_autofree char *dir = fa_test_make_folder ("fa-cli-edit-XXXXXX");
+  g_autofree char *model = g_build_filename (g_getenv ("FA_TEST_SRCDIR"), "data", "wan-tiny", NULL);
+  g_autofree char *clip = fa_test_make_mp4 (dir, "clip.mp4", 12, 96, 64, 16, TRUE, "ball");
+  g_autofree char *out = g_build_filename (dir, "edited.mp4", NULL);
+  g_autofree char *again = g_build_filename (dir, "again.mp4", NULL);
+  g_autofree char *project = g_build_filename (dir, "edit.fanchor", NULL);
+  g_auto (Run) edit = { 0 }, from_project = { 0 }, no_model = { 0 }, bad_box = { 0 }, bad_param = { 0 };
+
+  run_cli (&edit, NULL, "edit", clip, "--box", "24,16,40,32", "--source", "a red ball rolls on the grass",
+           "--target", "a blue cube rolls on the grass", "--model", model, "-o", out, "--size", "96x64",
+           "--frames", "9", "--steps", "4", "--device", "cpu", "--no-prompt-cache", "--save-project", project, NULL);
+  if (edit.status != 0)
+    g_error ("edit failed (%d):\n%s", edit.status, edit.err);
+  /* stderr is not a terminal here: plain progress lines */
+  g_assert_nonnull (strstr (edit.err, "editing 1/"));
+  g_assert_null (strstr (edit.err, "\r"));
+  assert_clip (out, 9, 96, 64);
+
+  run_cli (&from_project, NULL, "edit", "--project", project, "--model", model, "-o", again, "--device", "cpu",
+           "--no-prompt-cache", NULL);
+  if (from_project.status != 0)
+    g_error ("edit --project failed (%d):\n%s", from_project.status, from_project.err);
+  assert_clip (again, 9, 96, 64);
+  {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (FaProject) saved = fa_project_load (project, &error);
+    g_assert_no_error (error);
+    /* both runs are recorded */
+    g_assert_cmpuint (fa_project_get_n_results (saved), ==, 2);
+    g_assert_cmpstr (fa_project_get_result (saved, 1)->output_path, ==, again);
+  }
+
+  run_cli (&no_model, NULL, "edit", clip, "--box", "0,0,8,8", "--source", "a", "--target", "b", "-o", out, NULL);
+  g_assert_cmpint (no_model.status, ==, 2);
+  run_cli (&bad_box, NULL, "edit", clip, "--box", "90,0,40,8", "--source", "a", "--target", "b", "-o", out,
+           "--model", model, "--size", "96x64", NULL);
+  g_assert_cmpint (bad_box.status, ==, 2);
+  g_assert_nonnull (strstr (bad_box.err, "--box"));
+  run_cli (&bad_param, NULL, "edit", clip, "--box", "0,0,8,8", "--source", "a", "--target", "b", "-o", out,
+           "--model", model, "--size", "96x64", "--beta1", "5", NULL);
+  g_assert_cmpint (bad_param.status, ==, 2);
+  g_assert_nonnull (strstr (bad_param.err, "beta1"));
+
+  fa_test_remove_tree (dir);
+}
+
+/* Ctrl+C while the steps run: exit status 130, no output file. */
+static void
+test_edit_interrupted (void)
+{
+  g_autofree char *dir = fa_test_make_folder ("fa-cli-edit-int-XXXXXX");
+  g_autofree char *model = g_build_filename (g_getenv ("FA_TEST_SRCDIR"), "data", "wan-tiny", NULL);
+  g_autofree char *clip = fa_test_make_mp4 (dir, "clip.mp4", 12, 96, 64, 16, FALSE, "ball");
+  g_autofree char *out = g_build_filename (dir, "edited.mp4", NULL);
+  const char *argv[] = { g_getenv ("FA_CLI"), "edit", clip, "--box", "24,16,40,32", "--source", "a red ball",
+                         "--target", "a blue cube", "--model", model, "-o", out, "--size", "96x64", "--frames", "9",
+                         "--steps", "1000", "--device", "cpu", "--no-prompt-cache", NULL };
+  g_autoptr (GError) error = NULL;
+  GPid pid;
+  int err_fd, wait_status = 0;
+
+  g_assert_true (g_spawn_async_with_pipes (NULL, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, &pid,
+                                           NULL, NULL, &err_fd, &error));
+  g_assert_no_error (error);
+  {
+    g_autoptr (GIOChannel) channel = g_io_channel_unix_new (err_fd);
+    gboolean stepping = FALSE;
+    g_io_channel_set_close_on_unref (channel, TRUE);
+    while (!stepping)
+      {
+        g_autofree char *line = NULL;
+        GIOStatus status = g_io_channel_read_line (channel, &line, NULL, NULL, &error);
+        g_assert_no_error (error);
+        if (status != G_IO_STATUS_NORMAL)
+          g_error ("edit ended before its steps began");
+        stepping = g_str_has_prefix (line, "editing 2/");
+      }
+    kill (pid, SIGINT);
+    waitpid (pid, &wait_status, 0);
+  }
+  g_spawn_close_pid (pid);
+  g_assert_true (WIFEXITED (wait_status));
+  g_assert_cmpint (WEXITSTATUS (wait_status), ==, 130);
+  g_assert_false (g_file_test (out, G_FILE_TEST_EXISTS));
+  fa_test_remove_tree (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -604,6 +719,8 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/bench-vae", test_bench_vae);
   g_test_add_func ("/cli/probe", test_probe);
   g_test_add_func ("/cli/synth-and-mask-propagate", test_synth_and_mask_propagate);
+  g_test_add_func ("/cli/edit", test_edit);
+  g_test_add_func ("/cli/edit-interrupted", test_edit_interrupted);
 
   return g_test_run ();
 }

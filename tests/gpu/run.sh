@@ -12,7 +12,8 @@
 #     -Dcuda=enabled, runs `meson test --suite cuda --suite engine` and
 #     `flowanchor bench ops --backend cuda` and `bench dit` at the 1.3B
 #     shapes (81×480×832, batch 1 and 4) and `bench vae` (81×480×832,
-#     untiled and tiled) and `bench flow` (optical flow on the synthetic
+#     untiled and tiled), `bench edit` (the whole edit, 25 steps, at
+#     81×480×832) and `bench flow` (optical flow on the synthetic
 #     832×480 clips, CUDA then CPU; test-cuda-flow runs in the cuda suite);
 #  4. ends with the summary table and one verdict line.
 #
@@ -148,6 +149,11 @@ run_meson_suites () {
     "$dir/app/cli/flowanchor" bench flow --device cpu --pairs 4; } \
     > "$LOG_DIR/bench-flow.txt" 2>&1 || status=1
   cat "$LOG_DIR/bench-flow.txt"
+
+  section "bench edit: FlowAnchor at 81×480×832, 25 steps, random weights of the 1.3B shapes"
+  "$dir/app/cli/flowanchor" bench edit --random-weights --frames 81 --height 480 --width 832 --steps 25 \
+    --device cuda > "$LOG_DIR/bench-edit.txt" 2>&1 || status=1
+  cat "$LOG_DIR/bench-edit.txt"
   return $status
 }
 
@@ -213,6 +219,11 @@ main () {
     echo
     echo "engine ops (flowanchor bench ops --backend cuda):"
     cat "$LOG_DIR/bench-ops.txt"
+  fi
+  if [ -s "$LOG_DIR/bench-edit.txt" ]; then
+    echo
+    echo "the edit (flowanchor bench edit --random-weights --steps 25 --device cuda):"
+    cat "$LOG_DIR/bench-edit.txt"
   fi
   if [ -s "$LOG_DIR/bench-flow.txt" ]; then
     echo
