@@ -138,6 +138,46 @@ decode_png (PngReader *reader)
   return TRUE;
 }
 
+guint8 *
+fa_png_decode (const guint8 *data, gsize length, const char *what, int *width, int *height, int *channels,
+               GError **error)
+{
+  g_return_val_if_fail (what != NULL && width != NULL && height != NULL && channels != NULL, NULL);
+
+  PngReader reader = { .data = data, .length = length };
+  if (data == NULL || length == 0)
+    {
+      g_set_error (error, FA_ERROR, FA_ERROR_CORRUPT_FILE, "%s: the file is empty, not a PNG", what);
+      return NULL;
+    }
+  if (length < sizeof png_signature || memcmp (data, png_signature, sizeof png_signature) != 0)
+    {
+      g_set_error (error, FA_ERROR, FA_ERROR_CORRUPT_FILE, "%s: not a PNG file (no PNG signature)", what);
+      return NULL;
+    }
+  if (!decode_png (&reader))
+    {
+      if (reader.truncated)
+        g_set_error (error, FA_ERROR, FA_ERROR_CORRUPT_FILE, "%s: the PNG is truncated (%s)", what, reader.message);
+      else
+        g_set_error (error, FA_ERROR, FA_ERROR_CORRUPT_FILE, "%s: corrupt PNG: %s%s%s%s", what, reader.message,
+                     reader.warning[0] ? " (" : "", reader.warning, reader.warning[0] ? ")" : "");
+      return NULL;
+    }
+  /* libpng refuses these in IHDR already; kept for the contract's sake */
+  if (reader.width <= 0 || reader.height <= 0)
+    {
+      g_free (reader.pixels);
+      g_set_error (error, FA_ERROR, FA_ERROR_CORRUPT_FILE, "%s: the image is %d×%d", what, reader.width,
+                   reader.height);
+      return NULL;
+    }
+  *width = reader.width;
+  *height = reader.height;
+  *channels = reader.channels;
+  return reader.pixels;
+}
+
 /* The pixels of @path (8-bit, 1–4 channels), or NULL with an error naming
  * the file. */
 static guint8 *
@@ -154,42 +194,8 @@ load_png (const char *path, int *width, int *height, int *channels, GError **err
         g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s: cannot read: %s", path, local_error->message);
       return NULL;
     }
-
-  PngReader reader = {
-    .data = (const guint8 *) g_mapped_file_get_contents (file),
-    .length = g_mapped_file_get_length (file),
-  };
-  if (reader.length == 0)
-    {
-      g_set_error (error, FA_ERROR, FA_ERROR_CORRUPT_FILE, "%s: the file is empty, not a PNG", path);
-      return NULL;
-    }
-  if (reader.length < sizeof png_signature || memcmp (reader.data, png_signature, sizeof png_signature) != 0)
-    {
-      g_set_error (error, FA_ERROR, FA_ERROR_CORRUPT_FILE, "%s: not a PNG file (no PNG signature)", path);
-      return NULL;
-    }
-  if (!decode_png (&reader))
-    {
-      if (reader.truncated)
-        g_set_error (error, FA_ERROR, FA_ERROR_CORRUPT_FILE, "%s: the PNG is truncated (%s)", path, reader.message);
-      else
-        g_set_error (error, FA_ERROR, FA_ERROR_CORRUPT_FILE, "%s: corrupt PNG: %s%s%s%s", path, reader.message,
-                     reader.warning[0] ? " (" : "", reader.warning, reader.warning[0] ? ")" : "");
-      return NULL;
-    }
-  /* libpng refuses these in IHDR already; kept for the contract's sake */
-  if (reader.width <= 0 || reader.height <= 0)
-    {
-      g_free (reader.pixels);
-      g_set_error (error, FA_ERROR, FA_ERROR_CORRUPT_FILE, "%s: the image is %d×%d", path, reader.width,
-                   reader.height);
-      return NULL;
-    }
-  *width = reader.width;
-  *height = reader.height;
-  *channels = reader.channels;
-  return reader.pixels;
+  return fa_png_decode ((const guint8 *) g_mapped_file_get_contents (file), g_mapped_file_get_length (file), path,
+                        width, height, channels, error);
 }
 
 guint8 *
@@ -319,34 +325,45 @@ encode_png (PngWriter *writer, const guint8 *pixels, int width, int height, int 
   return TRUE;
 }
 
-gboolean
-fa_png_save (const char *path, const guint8 *pixels, int width, int height, int channels, GError **error)
+GBytes *
+fa_png_encode (const guint8 *pixels, int width, int height, int channels, const char *what, GError **error)
 {
-  g_return_val_if_fail (path != NULL, FALSE);
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  g_return_val_if_fail (what != NULL, NULL);
 
   if (pixels == NULL || width < 1 || height < 1 || width > MAX_SIDE || height > MAX_SIDE)
     {
       g_set_error (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT,
-                   "%s: cannot save a %d×%d image%s; sides must lie in [1, %d]", path, width, height,
+                   "%s: cannot save a %d×%d image%s; sides must lie in [1, %d]", what, width, height,
                    pixels == NULL ? " without pixels" : "", MAX_SIDE);
-      return FALSE;
+      return NULL;
     }
   if (channels != 1 && channels != 3)
     {
       g_set_error (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT,
-                   "%s: cannot save %d channels; a PNG is written from 1 (grey) or 3 (RGB)", path, channels);
-      return FALSE;
+                   "%s: cannot save %d channels; a PNG is written from 1 (grey) or 3 (RGB)", what, channels);
+      return NULL;
     }
 
   g_autoptr (GByteArray) bytes = g_byte_array_new ();
   PngWriter writer = { .bytes = bytes };
   if (!encode_png (&writer, pixels, width, height, channels))
     {
-      g_set_error (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT, "%s: cannot encode the PNG: %s", path,
+      g_set_error (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT, "%s: cannot encode the PNG: %s", what,
                    writer.message);
-      return FALSE;
+      return NULL;
     }
+  return g_byte_array_free_to_bytes (g_steal_pointer (&bytes));
+}
+
+gboolean
+fa_png_save (const char *path, const guint8 *pixels, int width, int height, int channels, GError **error)
+{
+  g_return_val_if_fail (path != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  g_autoptr (GBytes) bytes = fa_png_encode (pixels, width, height, channels, path, error);
+  if (bytes == NULL)
+    return FALSE;
 
   g_autofree char *dir = g_path_get_dirname (path);
   if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
@@ -365,6 +382,8 @@ fa_png_save (const char *path, const guint8 *pixels, int width, int height, int 
       return FALSE;
     }
 
-  gboolean ok = fa_file_write_all (fd, bytes->data, bytes->len, tmp_path, error);
+  gsize size = 0;
+  gconstpointer data = g_bytes_get_data (bytes, &size);
+  gboolean ok = fa_file_write_all (fd, data, size, tmp_path, error);
   return fa_file_commit_temp (fd, tmp_path, path, ok, error);
 }

@@ -18,4 +18,12 @@ guint8  *fa_png_load_rgb (const char *path, int *width, int *height, GError **er
 gboolean fa_png_save (const char *path, const guint8 *pixels, int width, int height, int channels,
                       GError **error);
 
+/* The same from and to memory (a PNG held inside another file); @what
+ * names it in errors. fa_png_decode gives 8-bit pixels of *@channels
+ * (1 grey, 2 grey + alpha, 3 RGB, 4 RGBA), as the file holds them. */
+guint8  *fa_png_decode (const guint8 *data, gsize length, const char *what, int *width, int *height,
+                        int *channels, GError **error);
+GBytes  *fa_png_encode (const guint8 *pixels, int width, int height, int channels, const char *what,
+                        GError **error);
+
 G_END_DECLS

@@ -51,6 +51,7 @@
 
 #include "config.h"
 
+#include "fa-png.h"
 #include "fa-project.h"
 
 #include <errno.h>
@@ -58,8 +59,6 @@
 #include <float.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
-#include <png.h>
-#include <setjmp.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -483,158 +482,7 @@ params_to_json (const FaEditParams *params, JsonObject *extra)
   return object;
 }
 
-/* ---- keyframe PNGs in memory ----
- *
- * libpng reports errors by longjmp: the functions that call setjmp hold no
- * g_autoptr and keep what they allocate after it in the struct they are
- * handed (as in fa-png.c, whose file-based API this cannot use). */
-
-typedef struct {
-  const guint8 *data;
-  gsize length, offset;
-  char message[256];
-  png_bytep *rows;
-  guint8 *pixels;
-  int width, height;
-} PngMemory;
-
-static void
-on_png_error (png_structp png, png_const_charp message)
-{
-  PngMemory *m = png_get_error_ptr (png);
-
-  g_strlcpy (m->message, message, sizeof m->message);
-  png_longjmp (png, 1);
-}
-
-static void
-on_png_warning (png_structp png, png_const_charp message)
-{
-}
-
-static void
-png_read_memory (png_structp png, png_bytep out, png_size_t length)
-{
-  PngMemory *m = png_get_io_ptr (png);
-
-  if (length > m->length - m->offset)
-    png_error (png, "the PNG ends early");
-  memcpy (out, m->data + m->offset, length);
-  m->offset += length;
-}
-
-/* An 8-bit grey PNG (lower bit depths are expanded, 16 bits scaled);
- * colour or alpha is refused, as the project writes only grey. */
-static gboolean
-decode_grey_png (PngMemory *m)
-{
-  png_structp png = png_create_read_struct (PNG_LIBPNG_VER_STRING, m, on_png_error, on_png_warning);
-  png_infop info = png != NULL ? png_create_info_struct (png) : NULL;
-
-  if (info == NULL)
-    {
-      g_strlcpy (m->message, "out of memory", sizeof m->message);
-      png_destroy_read_struct (png != NULL ? &png : NULL, NULL, NULL);
-      return FALSE;
-    }
-  if (setjmp (png_jmpbuf (png)))
-    {
-      png_destroy_read_struct (&png, &info, NULL);
-      g_clear_pointer (&m->rows, g_free);
-      g_clear_pointer (&m->pixels, g_free);
-      return FALSE;
-    }
-
-  png_set_read_fn (png, m, png_read_memory);
-  png_set_user_limits (png, MAX_SIDE, MAX_SIDE);
-  png_read_info (png, info);
-  if (png_get_color_type (png, info) != PNG_COLOR_TYPE_GRAY)
-    png_error (png, "not a grey PNG without alpha");
-  png_set_expand (png);
-  png_set_scale_16 (png);
-  png_set_interlace_handling (png);
-  png_read_update_info (png, info);
-
-  m->width = (int) png_get_image_width (png, info);
-  m->height = (int) png_get_image_height (png, info);
-  if (png_get_bit_depth (png, info) != 8 || png_get_channels (png, info) != 1 ||
-      png_get_rowbytes (png, info) != (gsize) m->width)
-    png_error (png, "unsupported pixel layout");
-  m->pixels = g_try_malloc ((gsize) m->width * (gsize) m->height);
-  m->rows = g_try_new (png_bytep, m->height);
-  if (m->pixels == NULL || m->rows == NULL)
-    png_error (png, "out of memory");
-  for (int y = 0; y < m->height; y++)
-    m->rows[y] = m->pixels + (gsize) y * (gsize) m->width;
-  png_read_image (png, m->rows);
-  png_read_end (png, NULL);
-
-  png_destroy_read_struct (&png, &info, NULL);
-  g_clear_pointer (&m->rows, g_free);
-  return TRUE;
-}
-
-typedef struct {
-  GByteArray *bytes;
-  char message[256];
-  png_bytep *rows;
-} PngOut;
-
-static void
-on_png_write_error (png_structp png, png_const_charp message)
-{
-  PngOut *out = png_get_error_ptr (png);
-
-  g_strlcpy (out->message, message, sizeof out->message);
-  png_longjmp (png, 1);
-}
-
-static void
-png_write_memory (png_structp png, png_bytep data, png_size_t length)
-{
-  PngOut *out = png_get_io_ptr (png);
-
-  g_byte_array_append (out->bytes, data, (guint) length);
-}
-
-static void
-png_flush_nothing (png_structp png)
-{
-}
-
-static gboolean
-encode_grey_png (PngOut *out, const guint8 *pixels, int width, int height)
-{
-  png_structp png = png_create_write_struct (PNG_LIBPNG_VER_STRING, out, on_png_write_error, on_png_warning);
-  png_infop info = png != NULL ? png_create_info_struct (png) : NULL;
-
-  if (info == NULL)
-    {
-      g_strlcpy (out->message, "out of memory", sizeof out->message);
-      png_destroy_write_struct (png != NULL ? &png : NULL, NULL);
-      return FALSE;
-    }
-  if (setjmp (png_jmpbuf (png)))
-    {
-      png_destroy_write_struct (&png, &info);
-      g_clear_pointer (&out->rows, g_free);
-      return FALSE;
-    }
-
-  png_set_write_fn (png, out, png_write_memory, png_flush_nothing);
-  png_set_IHDR (png, info, (png_uint_32) width, (png_uint_32) height, 8, PNG_COLOR_TYPE_GRAY,
-                PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-  png_write_info (png, info);
-  out->rows = g_new (png_bytep, height);
-  for (int y = 0; y < height; y++)
-    out->rows[y] = (png_bytep) (pixels + (gsize) y * (gsize) width);
-  png_write_image (png, out->rows);
-  png_write_end (png, NULL);
-
-  png_destroy_write_struct (&png, &info);
-  g_clear_pointer (&out->rows, g_free);
-  return TRUE;
-}
+/* ---- keyframe PNGs ---- */
 
 static gboolean
 keyframe_encode (Keyframe *k, GError **error)
@@ -642,15 +490,13 @@ keyframe_encode (Keyframe *k, GError **error)
   if (k->png_base64 != NULL)
     return TRUE;
 
-  g_autoptr (GByteArray) bytes = g_byte_array_new ();
-  PngOut out = { .bytes = bytes };
-  if (!encode_grey_png (&out, k->alpha, k->width, k->height))
-    {
-      g_set_error (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT, "cannot encode the mask of keyframe %d: %s",
-                   k->frame, out.message);
-      return FALSE;
-    }
-  k->png_base64 = g_base64_encode (bytes->data, bytes->len);
+  g_autofree char *what = g_strdup_printf ("the mask of keyframe %d", k->frame);
+  g_autoptr (GBytes) bytes = fa_png_encode (k->alpha, k->width, k->height, 1, what, error);
+  if (bytes == NULL)
+    return FALSE;
+  gsize size = 0;
+  const guint8 *data = g_bytes_get_data (bytes, &size);
+  k->png_base64 = g_base64_encode (data, size);
   return TRUE;
 }
 
@@ -1016,13 +862,17 @@ load_keyframes (FaProject *project, JsonObject *top, const char *path, GError **
         return corrupt (error, &place, "png", "not base64");
       gsize png_length = 0;
       g_autofree guint8 *png_data = g_base64_decode (png_text, &png_length);
-      PngMemory m = { .data = png_data, .length = png_length };
-      if (!decode_grey_png (&m))
-        return corrupt (error, &place, "png", "the mask does not decode: %s", m.message);
-      g_autofree guint8 *alpha = m.pixels;
-      if (m.width != width || m.height != height)
-        return corrupt (error, &place, "png", "the mask is %d×%d, not the %d×%d the keyframe says", m.width, m.height,
-                        (int) width, (int) height);
+      g_autoptr (GError) png_error = NULL;
+      int png_width = 0, png_height = 0, png_channels = 0;
+      g_autofree guint8 *alpha = fa_png_decode (png_data, png_length, "the mask", &png_width, &png_height,
+                                                &png_channels, &png_error);
+      if (alpha == NULL)
+        return corrupt (error, &place, "png", "the mask does not decode: %s", png_error->message);
+      if (png_channels != 1)
+        return corrupt (error, &place, "png", "the mask has %d channels, not one grey channel", png_channels);
+      if (png_width != width || png_height != height)
+        return corrupt (error, &place, "png", "the mask is %d×%d, not the %d×%d the keyframe says", png_width,
+                        png_height, (int) width, (int) height);
 
       Keyframe *k = g_new0 (Keyframe, 1);
       k->frame = (int) frame;
