@@ -610,9 +610,8 @@ encoded_prompt_clear (EncodedPrompt *prompt)
   g_clear_pointer (&prompt->context, fa_tensor_unref);
 }
 
-/* The working clip as the VAE takes it: f32 [1, 3, T, H, W] in [−1, 1]. */
-static FaTensor *
-clip_to_video (const FaWorkingClip *clip, GError **error)
+FaTensor *
+fa_working_clip_to_video (const FaWorkingClip *clip, GError **error)
 {
   g_autoptr (FaBackend) cpu = fa_backend_new_cpu ();
   const gint64 shape[5] = { 1, 3, clip->n_frames, clip->height, clip->width };
@@ -790,7 +789,7 @@ run_stages (FaJob *job, GCancellable *cancellable, GError **error)
     vae_options.progress_user_data = job;
 
     begin_stage (job, FA_JOB_STAGE_ENCODE_VIDEO, 0);
-    video = clip_to_video (job->clip, error);
+    video = fa_working_clip_to_video (job->clip, error);
     latent = video ? fa_tensor_new (cpu, FA_DTYPE_F32, 5, shape, error) : NULL;
     edited = latent ? fa_tensor_new (cpu, FA_DTYPE_F32, 5, shape, error) : NULL;
     if (edited == NULL || !fa_wan_vae_encode (vae, video, latent, &vae_options, error))

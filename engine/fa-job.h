@@ -43,6 +43,10 @@ FaWanVae  *fa_model_get_vae (FaModel *model);
 FaUmt5    *fa_model_get_text_encoder (FaModel *model);
 FaTokenizer *fa_model_get_tokenizer (FaModel *model);
 
+/* A working clip as the VAE takes it: a host f32 [1, 3, T, H, W] tensor
+ * in [−1, 1]. */
+FaTensor  *fa_working_clip_to_video (const FaWorkingClip *clip, GError **error);
+
 /* Wan's default negative prompt (spec B.6, the original code's). */
 extern const char fa_wan_default_negative_prompt[];
 

@@ -114,15 +114,9 @@ run_bench (gboolean random_weights, const char *model_path, int layers, int fram
   const FaWorkingClip *clip = fa_synth_clip_get_clip (synth);
   gsize plane = (gsize) width * height;
   g_autoptr (FaBackend) cpu = fa_backend_new_cpu ();
-  const gint64 video_shape[5] = { 1, 3, frames, height, width };
-  g_autoptr (FaTensor) video = fa_tensor_new (cpu, FA_DTYPE_F32, 5, video_shape, error);
+  g_autoptr (FaTensor) video = fa_working_clip_to_video (clip, error);
   if (video == NULL)
     return FALSE;
-  float *pixels = fa_tensor_get_data (video);
-  for (int t = 0; t < frames; t++)
-    for (int c = 0; c < 3; c++)
-      for (gsize i = 0; i < plane; i++)
-        pixels[((gsize) c * frames + t) * plane + i] = fa_working_clip_frame (clip, t)[3 * i + c] / 127.5f - 1.0f;
 
   gint64 grid[3];
   if (!fa_wan_vae_latent_shape (vae, frames, height, width, grid, error))

@@ -119,3 +119,16 @@ fa_cli_working_args_clear (FaCliWorkingArgs *args)
   g_clear_pointer (&args->fps, g_free);
   g_clear_pointer (&args->fit, g_free);
 }
+
+gboolean
+fa_cli_parse_keyframe (const char *text, int *frame, const char **path)
+{
+  char *end = NULL;
+  long n = strtol (text, &end, 10);
+
+  if (end == text || *end != ':' || end[1] == '\0' || n < 0 || n > G_MAXINT)
+    return FALSE;
+  *frame = (int) n;
+  *path = end + 1;
+  return TRUE;
+}

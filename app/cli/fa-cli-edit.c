@@ -402,14 +402,14 @@ fa_cli_edit (int argc, char **argv)
     goto failed;
   for (int k = 0; keyframes != NULL && keyframes[k] != NULL; k++)
     {
-      char *end = NULL;
-      long frame = strtol (keyframes[k], &end, 10);
-      if (end == keyframes[k] || *end != ':' || end[1] == '\0' || frame < 0 || frame > G_MAXINT)
+      int frame;
+      const char *path;
+      if (!fa_cli_parse_keyframe (keyframes[k], &frame, &path))
         {
           fprintf (stderr, "flowanchor edit: --keyframe '%s' is not N:MASK.png\n", keyframes[k]);
           return FA_CLI_USAGE;
         }
-      if (!set_keyframe_png (settings.masks, (int) frame, end + 1, &error))
+      if (!set_keyframe_png (settings.masks, frame, path, &error))
         goto failed;
     }
 

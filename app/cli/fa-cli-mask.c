@@ -55,20 +55,6 @@ load_mask (const char *path, const FaWorkingClip *clip, GError **error)
   return working;
 }
 
-/* "N:PATH" */
-static gboolean
-parse_keyframe (const char *text, int *frame, const char **path)
-{
-  char *end = NULL;
-  long n = strtol (text, &end, 10);
-
-  if (end == text || *end != ':' || end[1] == '\0' || n < 0 || n > G_MAXINT)
-    return FALSE;
-  *frame = (int) n;
-  *path = end + 1;
-  return TRUE;
-}
-
 /* The clip with the mask tinted red and its outline solid: what a person
  * checks the propagation by. */
 static void
@@ -197,7 +183,7 @@ mask_propagate (int argc, char **argv)
       const char *path;
       g_autofree guint8 *alpha = NULL;
 
-      if (!parse_keyframe (keyframes[k], &frame, &path))
+      if (!fa_cli_parse_keyframe (keyframes[k], &frame, &path))
         {
           fprintf (stderr, "flowanchor mask propagate: --keyframe '%s' is not N:MASK.png\n", keyframes[k]);
           return FA_CLI_USAGE;

@@ -42,6 +42,9 @@ gboolean   fa_cli_working_options (const FaCliWorkingArgs *args, FaWorkingClipOp
 void       fa_cli_working_args_clear (FaCliWorkingArgs *args);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (FaCliWorkingArgs, fa_cli_working_args_clear)
 
+/* "N:PATH" (--keyframe): a frame number from 0 and a non-empty path. */
+gboolean   fa_cli_parse_keyframe (const char *text, int *frame, const char **path);
+
 /* The median of @n ≥ 1 values, sorting them in place. */
 double     fa_cli_median (double *values, int n);
 
