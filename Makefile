@@ -33,7 +33,7 @@ build-asan: deps $(ASAN_BUILD)/build.ninja
 	meson compile -C $(ASAN_BUILD)
 
 run: build
-	GSETTINGS_SCHEMA_DIR=$(BUILD)/data $(BUILD)/app/flowanchor-studio
+	GSETTINGS_SCHEMA_DIR=$(BUILD)/data $(BUILD)/app/flowanchor-studio data/sample/flowanchor-sample.mp4
 
 check: build build-asan
 	@tools/run-tests $(BUILD) $(ASAN_BUILD)

@@ -4,6 +4,8 @@
 
 #include <adwaita.h>
 
+#include "fa-backend.h"
+
 G_BEGIN_DECLS
 
 #define FA_TYPE_APPLICATION (fa_application_get_type ())
@@ -14,5 +16,10 @@ FaApplication *fa_application_new (void);
 /* A description of the compute backend the engine picked, or NULL until
  * the probe started on first activation has finished. */
 const char    *fa_application_get_backend_description (FaApplication *self);
+/* The backend work runs on: the one the probe picked, or the CPU backend
+ * while the probe has not finished. Owned by the application. */
+FaBackend     *fa_application_get_backend (FaApplication *self);
+/* 1 after a --screenshot run failed, else 0. */
+int            fa_application_get_exit_status (FaApplication *self);
 
 G_END_DECLS

@@ -21,5 +21,7 @@ main (int   argc,
 
   app = fa_application_new ();
 
-  return g_application_run (G_APPLICATION (app), argc, argv);
+  int status = g_application_run (G_APPLICATION (app), argc, argv);
+
+  return status != 0 ? status : fa_application_get_exit_status (app);
 }

@@ -51,6 +51,10 @@
  * source's rate" and the file names none. */
 #define FALLBACK_FPS 30
 
+/* Working frames' time read before the start and after the end of the
+ * range, see fa_working_clip_decode. */
+#define MARGIN_FRAMES 4
+
 /* Source timestamps ride along on each buffer through videorate and
  * videoscale, which rewrite PTS but copy untagged metas. */
 #define SOURCE_PTS_CAPS "timestamp/x-flowanchor-source-pts"
@@ -1212,7 +1216,7 @@ fa_working_clip_decode (const char *path, const FaWorkingClipOptions *options, G
   g_autoptr (FaWorkingClip) clip = NULL;
   g_autoptr (GstCaps) caps = NULL;
   int fps_n, fps_d, scaled_w, scaled_h, offset_x, offset_y, capacity, expected;
-  gint64 end_ns, range_end_ns;
+  gint64 end_ns, range_end_ns, seek_ns, stop_ns;
   gboolean eos = FALSE;
 
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
@@ -1266,7 +1270,31 @@ fa_working_clip_decode (const char *path, const FaWorkingClipOptions *options, G
     return NULL;
   if (!reader_start (r, cancellable, error))
     return NULL;
-  if ((o->start_ns > 0 || end_ns >= 0) && !reader_seek (r, o->start_ns, end_ns, cancellable, &eos, error))
+  /* videorate gives each working frame the source frame nearest its
+   * time, but only among those it sees. The decoder clips the source frame
+   * that straddles the seek position to start there, so that it would win
+   * the first working frame even where the next source frame lies nearer;
+   * and a seek's stop hides the source frame after it, which may be the
+   * nearest to the last one. So the seek starts a few working frames
+   * earlier (whole frames, which keeps the working frame times where they
+   * were; those frames are dropped) and stops a few later (the loop ends
+   * at the range's end). A part of a clip then decodes to the same frames
+   * as the whole does there. */
+  seek_ns = o->start_ns;
+  stop_ns = end_ns;
+  if (with_rate)
+    {
+      guint64 second_d = (guint64) fps_d * GST_SECOND;
+      /* + 1: o->start_ns may be a working frame's time rounded down to the ns */
+      gint64 lead_in = (gint64) gst_util_uint64_scale ((guint64) o->start_ns + 1, (guint64) fps_n, second_d);
+      lead_in = MIN (lead_in, MARGIN_FRAMES);
+      while (lead_in > 0 && gst_util_uint64_scale ((guint64) lead_in, second_d, (guint64) fps_n) > (guint64) o->start_ns)
+        lead_in--;
+      seek_ns = o->start_ns - (gint64) gst_util_uint64_scale ((guint64) lead_in, second_d, (guint64) fps_n);
+      if (end_ns >= 0)
+        stop_ns = end_ns + (gint64) gst_util_uint64_scale (MARGIN_FRAMES, second_d, (guint64) fps_n);
+    }
+  if ((seek_ns > 0 || stop_ns >= 0) && !reader_seek (r, seek_ns, stop_ns, cancellable, &eos, error))
     return NULL;
 
   clip = g_new0 (FaWorkingClip, 1);
@@ -1317,6 +1345,9 @@ fa_working_clip_decode (const char *path, const FaWorkingClipOptions *options, G
         break;
       buffer = gst_sample_get_buffer (sample);
       out_time = sample_stream_time (sample, buffer);
+      /* the lead-in */
+      if (out_time >= 0 && out_time < o->start_ns)
+        continue;
       /* videorate fills up to the end of the last frame; the range (or
        * the clip, by its declared duration) ends before that */
       if (range_end_ns >= 0 && out_time >= range_end_ns)

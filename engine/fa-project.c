@@ -11,7 +11,8 @@
  *                        text, the first MiB and the last MiB>" },
  *     "working": { "start_ns": 0, "end_ns": -1, "fps_n": 16, "fps_d": 1,
  *                  "width": 832, "height": 480, "fit": "crop" | "pad",
- *                  "max_frames": 81 },
+ *                  "max_frames": 81,
+ *                  "range": { "first": 0, "count": 0 } },
  *     "prompts": { "source": "...", "target": "...",
  *                  "words": null | ["w1", ...],
  *                  "history": [ { "source": "...", "target": "..." }, ... ] },
@@ -25,7 +26,8 @@
  *                      "png": "<base64 of an 8-bit grey PNG>" }, ... ],
  *     "results": [ { "kind": "preview" | "full", "output": "/abs/out.mp4",
  *                    "source_prompt": "...", "target_prompt": "...",
- *                    "created": <unix seconds>, "params": { as above } }, ... ]
+ *                    "created": <unix seconds>, "params": { as above } }, ... ],
+ *     "view": { "zoom": 2.0, "tool": "brush", "overlay": true, "frame": 12 }
  *   }
  *
  * Paths (clip, outputs) are written absolute, so a project file can be
@@ -34,6 +36,14 @@
  * 2^63 − 1 and a decimal string above. Floats are written as doubles and
  * come back as the same float.
  *
+ * "range" (the frames of the working clip the edit covers) came after the
+ * first files were written: absent, it is count 0, the whole clip. "view"
+ * holds the app's settings as plain JSON values, so that the file stays
+ * readable: true/false is a "b", a string an "s", an integer (no fraction
+ * or exponent; json-glib writes every double with one, 2.0 as "2.0") an
+ * "i", any other number a "d". Asked for as a "d", an "i" is given as a
+ * double too, so that a hand-written "zoom": 2 still reads.
+ *
  * Reading: "format", "version" and "clip" are required; any other member
  * that is missing keeps its default (so a file hand-written with only a
  * few parameters loads); a member of the wrong type or out of range makes
@@ -41,10 +51,10 @@
  * anything else is read, as its meaning may have changed.
  *
  * Forward compatibility: each object read (the top level, clip, working,
- * prompts, params, every history entry, keyframe and result, and a
- * result's params) is kept as parsed; saving starts from a copy of it and
- * overwrites the members this version knows, so unknown members come back
- * unchanged and in their place. Keyframes keep theirs while their frame
+ * its range, prompts, params, every history entry, keyframe and result,
+ * and a result's params) is kept as parsed; saving starts from a copy of
+ * it and overwrites the members this version knows, so unknown members
+ * come back unchanged and in their place. Keyframes keep theirs while their frame
  * stays a keyframe, and keep their PNG text while the alpha is unchanged.
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #define G_LOG_DOMAIN "fa-project"
@@ -58,7 +68,9 @@
 #include <fcntl.h>
 #include <float.h>
 #include <glib/gstdio.h>
+#include <gst/gst.h>
 #include <json-glib/json-glib.h>
+#include <math.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -73,6 +85,12 @@
 #define HASH_SPAN ((gsize) 1 << 20)
 /* libpng's own limit for the keyframe PNGs, as in fa-png.c */
 #define MAX_SIDE 16384
+/* The range's limits: what one edit takes (fa-document.h says the same) */
+#define MIN_RANGE 5
+#define MAX_RANGE 81
+/* Far above any working clip (fa-clip.c keeps fewer than 5000 frames);
+ * keeps the range's times well inside 64 bits. */
+#define MAX_RANGE_FIRST 1000000
 
 typedef struct {
   int frame, width, height;
@@ -102,8 +120,11 @@ struct _FaProject {
   GPtrArray *keyframes; /* Keyframe *, ascending frames */
   GPtrArray *results;   /* ResultEntry * */
 
+  int range_first, range_count; /* count 0: the whole working clip */
+  GHashTable *view; /* char * → GVariant * of type b, i, d or s */
+
   /* the objects as read, with what this version does not know; NULL when new */
-  JsonObject *top, *clip_extra, *working_extra, *prompts_extra, *params_extra;
+  JsonObject *top, *clip_extra, *working_extra, *range_extra, *prompts_extra, *params_extra;
 };
 
 static gssize save_failure_after = -1;
@@ -167,8 +188,9 @@ static const Field working_fields[] = {
 #undef WORKING
 
 static const char *const top_known[] = { "format", "version", "clip", "working", "prompts", "params",
-                                         "keyframes", "results", NULL };
+                                         "keyframes", "results", "view", NULL };
 static const char *const clip_known[] = { "path", "size", "hash", NULL };
+static const char *const range_known[] = { "first", "count", NULL };
 static const char *const prompts_known[] = { "source", "target", "words", "history", NULL };
 static const char *const history_known[] = { "source", "target", NULL };
 static const char *const keyframe_known[] = { "frame", "width", "height", "png", NULL };
@@ -593,6 +615,7 @@ project_new_empty (void)
   project->history_extra = g_ptr_array_new_with_free_func (extra_free);
   project->keyframes = g_ptr_array_new_with_free_func ((GDestroyNotify) keyframe_free);
   project->results = g_ptr_array_new_with_free_func ((GDestroyNotify) result_entry_free);
+  project->view = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_variant_unref);
   return project;
 }
 
@@ -623,9 +646,11 @@ fa_project_free (FaProject *project)
   g_ptr_array_unref (project->history_extra);
   g_ptr_array_unref (project->keyframes);
   g_ptr_array_unref (project->results);
+  g_hash_table_unref (project->view);
   g_clear_pointer (&project->top, json_object_unref);
   g_clear_pointer (&project->clip_extra, json_object_unref);
   g_clear_pointer (&project->working_extra, json_object_unref);
+  g_clear_pointer (&project->range_extra, json_object_unref);
   g_clear_pointer (&project->prompts_extra, json_object_unref);
   g_clear_pointer (&project->params_extra, json_object_unref);
   g_free (project);
@@ -720,6 +745,35 @@ load_clip (FaProject *project, JsonObject *top, const char *path, GError **error
 }
 
 static gboolean
+range_count_valid (gint64 count)
+{
+  return count == 0 || (count >= MIN_RANGE && count <= MAX_RANGE && (count - 1) % 4 == 0);
+}
+
+static gboolean
+load_range (FaProject *project, JsonObject *working, const char *path, GError **error)
+{
+  const Place working_place = { path, "working" }, place = { path, "working.range" };
+  JsonObject *range;
+  gint64 first = 0, count = 0;
+
+  if (!get_object (working, "range", FALSE, &working_place, &range, error))
+    return FALSE;
+  if (range == NULL)
+    return TRUE;
+  if (!get_int64 (range, "first", FALSE, 0, MAX_RANGE_FIRST, &place, &first, error) ||
+      !get_int64 (range, "count", FALSE, 0, MAX_RANGE, &place, &count, error))
+    return FALSE;
+  if (!range_count_valid (count))
+    return corrupt (error, &place, "count", "%" G_GINT64_FORMAT " frames: a range is 1 + 4k frames from %d to %d "
+                    "(0: the whole clip)", count, MIN_RANGE, MAX_RANGE);
+  project->range_first = count > 0 ? (int) first : 0;
+  project->range_count = (int) count;
+  project->range_extra = json_object_ref (range);
+  return TRUE;
+}
+
+static gboolean
 load_working (FaProject *project, JsonObject *top, const char *path, GError **error)
 {
   const Place top_place = { path, "" }, place = { path, "working" };
@@ -739,6 +793,8 @@ load_working (FaProject *project, JsonObject *top, const char *path, GError **er
     project->working.fit = FA_CLIP_FIT_PAD;
   else if (fit != NULL)
     return corrupt (error, &place, "fit", "\"%s\" is neither \"crop\" nor \"pad\"", fit);
+  if (!load_range (project, working, path, error))
+    return FALSE;
   project->working_extra = json_object_ref (working);
   return TRUE;
 }
@@ -940,6 +996,48 @@ load_results (FaProject *project, JsonObject *top, const char *path, GError **er
   return TRUE;
 }
 
+static gboolean
+load_view (FaProject *project, JsonObject *top, const char *path, GError **error)
+{
+  const Place top_place = { path, "" }, place = { path, "view" };
+  JsonObject *view;
+
+  if (!get_object (top, "view", FALSE, &top_place, &view, error))
+    return FALSE;
+  if (view == NULL)
+    return TRUE;
+  g_autoptr (GList) names = json_object_get_members (view);
+  for (GList *l = names; l != NULL; l = l->next)
+    {
+      const char *name = l->data;
+      JsonNode *node = json_object_get_member (view, name);
+      GVariant *value;
+
+      if (node_is (node, G_TYPE_BOOLEAN))
+        value = g_variant_new_boolean (json_node_get_boolean (node));
+      else if (node_is (node, G_TYPE_STRING))
+        value = g_variant_new_string (json_node_get_string (node));
+      else if (node_is (node, G_TYPE_INT64))
+        {
+          gint64 i = 0;
+          if (!get_int64 (view, name, TRUE, G_MININT32, G_MAXINT32, &place, &i, error))
+            return FALSE;
+          value = g_variant_new_int32 ((gint32) i);
+        }
+      else if (node_is (node, G_TYPE_DOUBLE))
+        {
+          double d = json_node_get_double (node);
+          if (!isfinite (d))
+            return corrupt (error, &place, name, "%g is not a finite number", d);
+          value = g_variant_new_double (d);
+        }
+      else
+        return wrong_type (error, &place, name, "true, false, a number or a string", node);
+      g_hash_table_replace (project->view, g_strdup (name), g_variant_ref_sink (value));
+    }
+  return TRUE;
+}
+
 FaProject *
 fa_project_load (const char *path, GError **error)
 {
@@ -1004,7 +1102,8 @@ fa_project_load (const char *path, GError **error)
         return NULL;
       project->params_extra = json_object_ref (params);
     }
-  if (!load_keyframes (project, top, path, error) || !load_results (project, top, path, error))
+  if (!load_keyframes (project, top, path, error) || !load_results (project, top, path, error) ||
+      !load_view (project, top, path, error))
     return NULL;
   project->top = json_object_ref (top);
   return g_steal_pointer (&project);
@@ -1035,13 +1134,18 @@ project_to_json (FaProject *project, gsize *length, GError **error)
   json_object_set_string_member (clip, "hash", project->clip_hash);
   json_object_set_object_member (top, "clip", clip);
 
-  g_autofree const char **working_known = g_new0 (const char *, G_N_ELEMENTS (working_fields) + 2);
+  g_autofree const char **working_known = g_new0 (const char *, G_N_ELEMENTS (working_fields) + 3);
   for (gsize i = 0; i < G_N_ELEMENTS (working_fields); i++)
     working_known[i] = working_fields[i].name;
   working_known[G_N_ELEMENTS (working_fields)] = "fit";
+  working_known[G_N_ELEMENTS (working_fields) + 1] = "range";
   JsonObject *working = object_from (project->working_extra, working_known);
   write_fields (working, working_fields, G_N_ELEMENTS (working_fields), &project->working);
   json_object_set_string_member (working, "fit", project->working.fit == FA_CLIP_FIT_PAD ? "pad" : "crop");
+  JsonObject *range = object_from (project->range_extra, range_known);
+  json_object_set_int_member (range, "first", project->range_first);
+  json_object_set_int_member (range, "count", project->range_count);
+  json_object_set_object_member (working, "range", range);
   json_object_set_object_member (top, "working", working);
 
   JsonObject *prompts = object_from (project->prompts_extra, prompts_known);
@@ -1106,6 +1210,23 @@ project_to_json (FaProject *project, gsize *length, GError **error)
       json_array_add_object_element (results, object);
     }
   json_object_set_array_member (top, "results", results);
+
+  /* in the order of the keys, so that the same view saves to the same bytes */
+  JsonObject *view = json_object_new ();
+  g_autoptr (GList) view_keys = g_list_sort (g_hash_table_get_keys (project->view), (GCompareFunc) strcmp);
+  for (GList *l = view_keys; l != NULL; l = l->next)
+    {
+      GVariant *value = g_hash_table_lookup (project->view, l->data);
+      if (g_variant_is_of_type (value, G_VARIANT_TYPE_BOOLEAN))
+        json_object_set_boolean_member (view, l->data, g_variant_get_boolean (value));
+      else if (g_variant_is_of_type (value, G_VARIANT_TYPE_INT32))
+        json_object_set_int_member (view, l->data, g_variant_get_int32 (value));
+      else if (g_variant_is_of_type (value, G_VARIANT_TYPE_DOUBLE))
+        json_object_set_double_member (view, l->data, g_variant_get_double (value));
+      else
+        json_object_set_string_member (view, l->data, g_variant_get_string (value, NULL));
+    }
+  json_object_set_object_member (top, "view", view);
 
   g_autoptr (JsonNode) root = object_node (top);
   g_autoptr (JsonGenerator) generator = json_generator_new ();
@@ -1236,6 +1357,73 @@ fa_project_set_working_options (FaProject *project, const FaWorkingClipOptions *
   project->working = *options;
   project->working.progress = NULL;
   project->working.progress_user_data = NULL;
+}
+
+void
+fa_project_get_range (FaProject *project, int *first, int *count)
+{
+  g_return_if_fail (project != NULL);
+  if (first != NULL)
+    *first = project->range_first;
+  if (count != NULL)
+    *count = project->range_count;
+}
+
+/* count 0 takes no first frame: it reads back as 0. */
+gboolean
+fa_project_set_range (FaProject *project, int first, int count, GError **error)
+{
+  g_return_val_if_fail (project != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (!range_count_valid (count))
+    {
+      g_set_error (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT,
+                   "a range of %d frames: a range is 1 + 4k frames from %d to %d (0: the whole clip)", count,
+                   MIN_RANGE, MAX_RANGE);
+      return FALSE;
+    }
+  if (first < 0 || first > MAX_RANGE_FIRST)
+    {
+      g_set_error (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT,
+                   "a range from frame %d: its first frame must lie in [0, %d]", first, MAX_RANGE_FIRST);
+      return FALSE;
+    }
+  project->range_first = count > 0 ? first : 0;
+  project->range_count = count;
+  return TRUE;
+}
+
+/* Working frame @n's time, @start_ns + n · fps_d / fps_n s, with the
+ * offset rounded down to the nanosecond as videorate times its output, so
+ * that the range decodes onto the same frame times as the whole clip. A
+ * start read from a file may be anything: the sum stops at G_MAXINT64. */
+static gint64
+frame_time_ns (gint64 start_ns, gint64 n, int fps_n, int fps_d)
+{
+  guint64 offset = gst_util_uint64_scale ((guint64) n, (guint64) fps_d * GST_SECOND, (guint64) fps_n);
+
+  offset = MIN (offset, (guint64) G_MAXINT64);
+  if (start_ns > 0 && offset > (guint64) (G_MAXINT64 - start_ns))
+    return G_MAXINT64;
+  return start_ns + (gint64) offset;
+}
+
+void
+fa_project_get_range_options (FaProject *project, FaWorkingClipOptions *options)
+{
+  g_return_if_fail (project != NULL && options != NULL);
+
+  const FaWorkingClipOptions *w = &project->working;
+  *options = *w;
+  if (project->range_count == 0 || w->fps_n <= 0 || w->fps_d <= 0)
+    return;
+  options->start_ns = frame_time_ns (w->start_ns, project->range_first, w->fps_n, w->fps_d);
+  options->end_ns = frame_time_ns (w->start_ns, (gint64) project->range_first + project->range_count, w->fps_n,
+                                   w->fps_d);
+  if (w->end_ns >= 0)
+    options->end_ns = MIN (options->end_ns, w->end_ns);
+  options->max_frames = project->range_count;
 }
 
 void
@@ -1416,11 +1604,91 @@ fa_project_apply_keyframes (FaProject *project, FaMaskSet *masks, GError **error
   return TRUE;
 }
 
+gboolean
+fa_project_apply_range_keyframes (FaProject *project, FaMaskSet *masks, GError **error)
+{
+  g_return_val_if_fail (project != NULL && masks != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (project->range_count == 0)
+    return fa_project_apply_keyframes (project, masks, error);
+
+  int n_frames = fa_mask_set_get_n_frames (masks);
+  int width = fa_mask_set_get_width (masks), height = fa_mask_set_get_height (masks);
+  int first = project->range_first, end = project->range_first + project->range_count;
+
+  /* all checked before any is set, as in fa_project_apply_keyframes */
+  for (guint i = 0; i < project->keyframes->len; i++)
+    {
+      Keyframe *k = g_ptr_array_index (project->keyframes, i);
+      if (k->frame < first || k->frame >= end)
+        continue;
+      if (k->width != width || k->height != height)
+        {
+          g_set_error (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT,
+                       "the project's keyframe %d is %d×%d, the masks are %d×%d", k->frame, k->width, k->height,
+                       width, height);
+          return FALSE;
+        }
+      if (k->frame - first >= n_frames)
+        {
+          g_set_error (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT,
+                       "the project has a keyframe on frame %d, frame %d of its range, the masks have frames 0 to %d",
+                       k->frame, k->frame - first, n_frames - 1);
+          return FALSE;
+        }
+    }
+  for (guint i = 0; i < project->keyframes->len; i++)
+    {
+      Keyframe *k = g_ptr_array_index (project->keyframes, i);
+      if (k->frame >= first && k->frame < end && !fa_mask_set_set_keyframe (masks, k->frame - first, k->alpha, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
 guint
 fa_project_get_n_keyframes (FaProject *project)
 {
   g_return_val_if_fail (project != NULL, 0);
   return project->keyframes->len;
+}
+
+/* ---- view ---- */
+
+void
+fa_project_set_view_value (FaProject *project, const char *key, GVariant *value)
+{
+  g_return_if_fail (project != NULL && key != NULL);
+  g_return_if_fail (g_utf8_validate (key, -1, NULL));
+
+  if (value == NULL)
+    {
+      g_hash_table_remove (project->view, key);
+      return;
+    }
+  g_return_if_fail (g_variant_is_of_type (value, G_VARIANT_TYPE_BOOLEAN) ||
+                    g_variant_is_of_type (value, G_VARIANT_TYPE_INT32) ||
+                    g_variant_is_of_type (value, G_VARIANT_TYPE_DOUBLE) ||
+                    g_variant_is_of_type (value, G_VARIANT_TYPE_STRING));
+  /* JSON has no NaN nor infinity: the file would not load again */
+  g_return_if_fail (!g_variant_is_of_type (value, G_VARIANT_TYPE_DOUBLE) || isfinite (g_variant_get_double (value)));
+  g_hash_table_replace (project->view, g_strdup (key), g_variant_ref_sink (value));
+}
+
+GVariant *
+fa_project_get_view_value (FaProject *project, const char *key, const GVariantType *type)
+{
+  g_return_val_if_fail (project != NULL && key != NULL && type != NULL, NULL);
+
+  GVariant *value = g_hash_table_lookup (project->view, key);
+  if (value == NULL)
+    return NULL;
+  if (g_variant_is_of_type (value, type))
+    return g_variant_ref (value);
+  if (g_variant_type_equal (type, G_VARIANT_TYPE_DOUBLE) && g_variant_is_of_type (value, G_VARIANT_TYPE_INT32))
+    return g_variant_ref_sink (g_variant_new_double (g_variant_get_int32 (value)));
+  return NULL;
 }
 
 /* ---- results ---- */

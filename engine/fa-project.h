@@ -70,6 +70,33 @@ void        fa_project_set_working_options (FaProject *project, const FaWorkingC
 void        fa_project_get_params (FaProject *project, FaEditParams *params);
 gboolean    fa_project_set_params (FaProject *project, const FaEditParams *params, GError **error);
 
+/* The frames of the working clip the edit covers: @first and @count of
+ * the clip the working options decode (the app's timeline). count 0 (the
+ * default, and what old projects read as) is the whole working clip;
+ * otherwise count is 1 + 4k in [5, 81] and first ≥ 0. Errors name the
+ * bad value. */
+void        fa_project_get_range (FaProject *project, int *first, int *count);
+gboolean    fa_project_set_range (FaProject *project, int first, int count, GError **error);
+/* The working options of the range alone, what an edit decodes: start and
+ * end moved onto the range's frames at the working rate and max_frames =
+ * count. With count 0, or with the source's own rate (fps 0/0, where the
+ * frame times are not known without the clip), the working options as
+ * they are. */
+void        fa_project_get_range_options (FaProject *project, FaWorkingClipOptions *options);
+/* fa_project_apply_keyframes for the range: each stored keyframe in
+ * [first, first + count) is set on frame (k − first) of @masks, which has
+ * count frames (or every keyframe, as fa_project_apply_keyframes, when
+ * count is 0). */
+gboolean    fa_project_apply_range_keyframes (FaProject *project, FaMaskSet *masks, GError **error);
+
+/* State that is saved with the project but is not part of the edit (the
+ * app's view and tool settings): named values of type b, i, d or s, kept
+ * in the file under "view". Setting NULL removes a key. Getting returns a
+ * new reference, or NULL when the key is absent or holds another type
+ * than @type. */
+void        fa_project_set_view_value (FaProject *project, const char *key, GVariant *value);
+GVariant   *fa_project_get_view_value (FaProject *project, const char *key, const GVariantType *type);
+
 /* The prompts; setting them appends the previous pair to the history
  * (when it differs and is not empty). @words: the user's choice of target
  * words (NULL-terminated, or NULL for the automatic diff). */

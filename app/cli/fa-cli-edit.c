@@ -337,7 +337,8 @@ fa_cli_edit (int argc, char **argv)
           goto failed;
         }
       settings.clip_path = g_strdup (fa_project_get_clip_path (project));
-      fa_project_get_working_options (project, &settings.working);
+      /* only the range a project saved by the app covers (all of it when it has none) */
+      fa_project_get_range_options (project, &settings.working);
       fa_project_get_params (project, &settings.params);
       settings.source_prompt = g_strdup (fa_project_get_source_prompt (project));
       settings.target_prompt = g_strdup (fa_project_get_target_prompt (project));
@@ -384,7 +385,8 @@ fa_cli_edit (int argc, char **argv)
                                     &error);
   if (settings.masks == NULL)
     goto failed;
-  if (project != NULL && mask == NULL && box == NULL && !fa_project_apply_keyframes (project, settings.masks, &error))
+  if (project != NULL && mask == NULL && box == NULL
+      && !fa_project_apply_range_keyframes (project, settings.masks, &error))
     goto failed;
   if (box != NULL)
     {

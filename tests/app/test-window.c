@@ -1,7 +1,12 @@
 /* test-window.c: the application and its main window under a real display:
- * actions and accelerators, the window's widgets, the About window, and the
- * window size kept in GSettings. (Restoring the maximized state is not
- * checked: without a window manager, Xvfb never maximizes a window.)
+ * actions and accelerators, the window's widgets, the About window, the
+ * window size kept in GSettings, and the workspace driven through the same
+ * actions and pointer paths a person uses: open the sample clip, paint a
+ * stroke and a box, propagate, save a project, close, reopen it and find
+ * the same masks; undo and redo; an unreadable file leaving the window as
+ * it was; the unsaved-changes question; a screenshot. (Restoring the
+ * maximized state is not checked: without a window manager, Xvfb never
+ * maximizes a window.)
  * SPDX-License-Identifier: GPL-3.0-or-later */
 
 #define G_LOG_DOMAIN "test-window"
@@ -11,11 +16,14 @@
 #include <string.h>
 
 #include <adwaita.h>
+#include <glib/gstdio.h>
 
 #include "fa-application.h"
+#include "fa-document.h"
+#include "fa-viewer.h"
 #include "fa-window.h"
 
-#define WAIT_SECONDS 10
+#define WAIT_SECONDS 60
 
 /* One registered application for every case, as in a running app. */
 static FaApplication *app;
@@ -142,6 +150,12 @@ test_actions (void)
   assert_accels ("app.quit", "<Control>q");
   assert_accels ("app.new-window", "<Control>n");
   assert_accels ("window.close", "<Control>w");
+  assert_accels ("win.open", "<Control>o");
+  assert_accels ("win.save", "<Control>s");
+  assert_accels ("win.save-as", "<Shift><Control>s");
+  assert_accels ("win.undo", "<Control>z");
+  assert_accels ("win.redo", "<Shift><Control>z");
+  assert_accels ("win.propagate", "<Control>p");
 
   /* GNOME reserves no shortcut for About; it is reached from the menu. */
   {
@@ -205,15 +219,16 @@ test_window_widgets (void)
   g_assert_true (menu_has_action (menu, "win.show-help-overlay"));
   g_assert_nonnull (gtk_application_window_get_help_overlay (GTK_APPLICATION_WINDOW (window)));
 
-  /* The empty state: opening clips does not exist yet, and says so. */
+  /* The first-run state: open, drop, or try the sample. */
   g_assert_true (ADW_IS_STATUS_PAGE (status_page));
   g_assert_true (gtk_widget_get_mapped (status_page));
   g_assert_cmpstr (adw_status_page_get_title (ADW_STATUS_PAGE (status_page)), ==, "No Clip Open");
-  g_assert_nonnull (strstr (adw_status_page_get_description (ADW_STATUS_PAGE (status_page)),
-                            "not available"));
-  g_assert_cmpstr (gtk_actionable_get_action_name (GTK_ACTIONABLE (open_button)), ==,
-                   "win.open-clip");
-  g_assert_false (gtk_widget_is_sensitive (open_button));
+  g_assert_nonnull (strstr (adw_status_page_get_description (ADW_STATUS_PAGE (status_page)), "drop"));
+  g_assert_cmpstr (gtk_actionable_get_action_name (GTK_ACTIONABLE (open_button)), ==, "win.open");
+  g_assert_true (gtk_widget_is_sensitive (open_button));
+  g_assert_true (gtk_widget_get_visible (get_child (window, "open_sample_button")));
+  g_assert_true (gtk_widget_is_sensitive (get_child (window, "open_sample_button")));
+  g_assert_null (fa_window_get_document (window));
 
   destroy_window (window);
 }
@@ -287,6 +302,373 @@ test_size_saved_on_quit (void)
   g_assert_false (g_settings_get_boolean (settings, "window-maximized"));
 }
 
+
+/* ---- the workspace ---- */
+
+static gboolean
+window_is_idle (gpointer data)
+{
+  return !fa_window_get_busy (FA_WINDOW (data));
+}
+
+static char *
+sample_clip (void)
+{
+  char *path = fa_window_find_sample_clip ();
+
+  g_assert_nonnull (path);
+  return path;
+}
+
+/* Opens @path in @window through the same call the Open button ends in. */
+static void
+open_and_wait (FaWindow   *window,
+               const char *path)
+{
+  g_autoptr (GFile) file = g_file_new_for_path (path);
+
+  fa_window_open_file (window, file);
+  g_assert_true (wait_for (window_is_idle, window));
+}
+
+static void
+drag (FaViewer *viewer,
+      double    x0,
+      double    y0,
+      double    x1,
+      double    y1,
+      gboolean  alternate)
+{
+  double wx, wy;
+  const int steps = 8;
+
+  fa_viewer_frame_to_widget (viewer, x0, y0, &wx, &wy);
+  fa_viewer_pointer_down (viewer, wx, wy, alternate);
+  for (int i = 1; i <= steps; i++)
+    {
+      fa_viewer_frame_to_widget (viewer, x0 + (x1 - x0) * i / steps, y0 + (y1 - y0) * i / steps, &wx, &wy);
+      fa_viewer_pointer_motion (viewer, wx, wy);
+    }
+  fa_viewer_pointer_up (viewer, wx, wy);
+}
+
+static guint8
+alpha_at (FaDocument *document,
+          int         frame,
+          int         x,
+          int         y)
+{
+  return fa_mask_set_peek_frame (fa_document_get_masks (document), frame)[y * fa_document_get_width (document) + x];
+}
+
+static guint8 *
+copy_frame_mask (FaDocument *document,
+                 int         frame)
+{
+  return g_memdup2 (fa_mask_set_peek_frame (fa_document_get_masks (document), frame),
+                    (gsize) fa_document_get_width (document) * fa_document_get_height (document));
+}
+
+static void
+activate (FaWindow   *window,
+          const char *action,
+          const char *target)
+{
+  if (target != NULL)
+    g_assert_true (gtk_widget_activate_action (GTK_WIDGET (window), action, "s", target));
+  else
+    g_assert_true (gtk_widget_activate_action (GTK_WIDGET (window), action, NULL));
+}
+
+static AdwMessageDialog *
+find_message_dialog (FaWindow *window)
+{
+  g_autoptr (GList) toplevels = gtk_window_list_toplevels ();
+
+  for (const GList *l = toplevels; l != NULL; l = l->next)
+    if (ADW_IS_MESSAGE_DIALOG (l->data) && gtk_widget_get_visible (l->data)
+        && gtk_window_get_transient_for (GTK_WINDOW (l->data)) == GTK_WINDOW (window))
+      return l->data;
+  return NULL;
+}
+
+static gboolean
+message_dialog_is_shown (gpointer data)
+{
+  return find_message_dialog (FA_WINDOW (data)) != NULL;
+}
+
+static void
+answer_dialog (FaWindow   *window,
+               const char *response)
+{
+  AdwMessageDialog *dialog;
+
+  g_assert_true (wait_for (message_dialog_is_shown, window));
+  dialog = g_object_ref (find_message_dialog (window));
+  g_assert_true (adw_message_dialog_has_response (dialog, response));
+  adw_message_dialog_response (dialog, response);
+  gtk_window_destroy (GTK_WINDOW (dialog));
+  g_object_unref (dialog);
+}
+
+/* The whole first workflow: open the sample, paint a stroke and a box,
+ * propagate over a short range, save, close, reopen: the same masks, range
+ * and tool come back. */
+static void
+test_paint_propagate_save_reopen (void)
+{
+  FaWindow *window = present_new_window ();
+  g_autofree char *sample = sample_clip ();
+  g_autofree char *dir = g_dir_make_tmp ("fa-window-XXXXXX", NULL);
+  g_autofree char *project = g_build_filename (dir, "sample edit.fanchor", NULL);
+  GtkWidget *title = get_child (window, "window_title");
+  FaViewer *viewer = FA_VIEWER (get_child (window, "viewer"));
+  FaDocument *document;
+  int first, count;
+
+  open_and_wait (window, sample);
+  document = fa_window_get_document (window);
+  g_assert_nonnull (document);
+  g_assert_null (fa_window_get_last_error (window));
+  g_assert_cmpint (fa_document_get_n_frames (document), ==, 49);
+  g_assert_true (gtk_widget_get_mapped (GTK_WIDGET (viewer)));
+  g_assert_true (wait_for (widget_is_allocated, viewer));
+  g_assert_nonnull (fa_viewer_get_renderer_name (viewer));
+  g_assert_false (fa_document_get_modified (document));
+
+  /* a brush stroke across the middle of frame 0, then a box lower down */
+  activate (window, "win.tool", "brush");
+  drag (viewer, 300, 200, 500, 200, FALSE);
+  g_assert_cmpuint (alpha_at (document, 0, 400, 200), ==, 255);
+  g_assert_cmpuint (alpha_at (document, 0, 400, 120), ==, 0);
+  activate (window, "win.tool", "box");
+  drag (viewer, 600, 300, 700, 400, FALSE);
+  g_assert_cmpuint (alpha_at (document, 0, 650, 350), ==, 255);
+  g_assert_cmpuint (alpha_at (document, 0, 580, 350), ==, 0);
+  g_assert_true (fa_mask_set_is_keyframe (fa_document_get_masks (document), 0));
+  g_assert_true (fa_document_get_modified (document));
+  g_assert_true (g_str_has_prefix (adw_window_title_get_title (ADW_WINDOW_TITLE (title)), "•"));
+
+  /* the range: frames 1 … 9, with the O key's action on frame 8 */
+  fa_document_set_current_frame (document, 8);
+  activate (window, "win.set-out", NULL);
+  fa_document_get_range (document, &first, &count);
+  g_assert_cmpint (first, ==, 0);
+  g_assert_cmpint (count, ==, 9);
+
+  activate (window, "win.propagate", NULL);
+  g_assert_true (fa_window_get_busy (window));
+  g_assert_true (wait_for (window_is_idle, window));
+  g_assert_null (fa_window_get_last_error (window));
+  for (int f = 1; f < 9; f++)
+    {
+      FaFrameMaskState state;
+      fa_document_get_frame_mask_state (document, f, &state);
+      g_assert_false (state.keyframe);
+      g_assert_cmpfloat (state.confidence, >, 0.0f);
+      g_assert_cmpfloat (state.coverage, >, 0.005f);
+    }
+  /* outside the range nothing was propagated */
+  g_assert_cmpuint (alpha_at (document, 20, 400, 200), ==, 0);
+
+  g_autofree guint8 *keyframe = copy_frame_mask (document, 0);
+
+  fa_window_save_to (window, project);
+  g_assert_true (wait_for (window_is_idle, window));
+  g_assert_null (fa_window_get_last_error (window));
+  g_assert_true (g_file_test (project, G_FILE_TEST_IS_REGULAR));
+  g_assert_false (fa_document_get_modified (document));
+  g_assert_cmpstr (adw_window_title_get_title (ADW_WINDOW_TITLE (title)), ==, "sample edit");
+
+  /* nothing unsaved: closing asks nothing */
+  destroy_window (window);
+
+  window = present_new_window ();
+  open_and_wait (window, project);
+  document = fa_window_get_document (window);
+  g_assert_nonnull (document);
+  g_assert_cmpstr (fa_document_get_project_path (document), ==, project);
+  g_assert_false (fa_document_get_modified (document));
+  g_assert_true (fa_mask_set_is_keyframe (fa_document_get_masks (document), 0));
+  g_assert_cmpmem (fa_mask_set_peek_frame (fa_document_get_masks (document), 0),
+                   fa_document_get_width (document) * fa_document_get_height (document), keyframe,
+                   fa_document_get_width (document) * fa_document_get_height (document));
+  fa_document_get_range (document, &first, &count);
+  g_assert_cmpint (first, ==, 0);
+  g_assert_cmpint (count, ==, 9);
+  {
+    FaDocumentView view;
+    fa_document_get_view (document, &view);
+    g_assert_cmpint (view.tool, ==, FA_MASK_TOOL_BOX);
+    g_assert_true (gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (get_child (window, "box_button"))));
+  }
+  destroy_window (window);
+
+  g_unlink (project);
+  g_rmdir (dir);
+}
+
+static void
+test_undo_redo (void)
+{
+  FaWindow *window = present_new_window ();
+  g_autofree char *sample = sample_clip ();
+  FaViewer *viewer = FA_VIEWER (get_child (window, "viewer"));
+  FaDocument *document;
+  gsize size;
+
+  open_and_wait (window, sample);
+  document = fa_window_get_document (window);
+  g_assert_nonnull (document);
+  g_assert_true (wait_for (widget_is_allocated, viewer));
+  size = (gsize) fa_document_get_width (document) * fa_document_get_height (document);
+  g_assert_false (fa_document_get_can_undo (document));
+
+  g_autofree guint8 *empty = copy_frame_mask (document, 0);
+  activate (window, "win.tool", "brush");
+  drag (viewer, 100, 100, 200, 150, FALSE);
+  g_autofree guint8 *after_stroke = copy_frame_mask (document, 0);
+  activate (window, "win.tool", "box");
+  drag (viewer, 400, 300, 500, 400, FALSE);
+  g_autofree guint8 *after_box = copy_frame_mask (document, 0);
+  /* the eraser through the brush tool with Alt */
+  activate (window, "win.tool", "brush");
+  drag (viewer, 150, 125, 160, 130, TRUE);
+  g_assert_cmpuint (alpha_at (document, 0, 155, 127), ==, 0);
+  activate (window, "win.clear-frame", NULL);
+  g_assert_cmpuint (alpha_at (document, 0, 450, 350), ==, 0);
+  g_assert_true (memcmp (empty, after_stroke, size) != 0);
+  g_assert_true (memcmp (after_stroke, after_box, size) != 0);
+
+  activate (window, "win.undo", NULL); /* the clear */
+  activate (window, "win.undo", NULL); /* the erasing stroke */
+  g_assert_cmpmem (fa_mask_set_peek_frame (fa_document_get_masks (document), 0), size, after_box, size);
+  activate (window, "win.undo", NULL); /* the box */
+  g_assert_cmpmem (fa_mask_set_peek_frame (fa_document_get_masks (document), 0), size, after_stroke, size);
+  activate (window, "win.undo", NULL); /* the stroke */
+  g_assert_cmpmem (fa_mask_set_peek_frame (fa_document_get_masks (document), 0), size, empty, size);
+  g_assert_false (fa_document_get_can_undo (document));
+  g_assert_false (fa_mask_set_is_keyframe (fa_document_get_masks (document), 0));
+
+  activate (window, "win.redo", NULL);
+  activate (window, "win.redo", NULL);
+  g_assert_cmpmem (fa_mask_set_peek_frame (fa_document_get_masks (document), 0), size, after_box, size);
+  g_assert_true (fa_document_get_can_redo (document));
+  /* a new edit drops what could have been redone */
+  drag (viewer, 700, 50, 710, 60, FALSE);
+  g_assert_false (fa_document_get_can_redo (document));
+
+  /* unsaved changes: closing asks; Cancel keeps the window, Discard closes it */
+  gtk_window_close (GTK_WINDOW (window));
+  answer_dialog (window, "cancel");
+  g_assert_true (gtk_widget_get_visible (GTK_WIDGET (window)));
+  g_assert_true (fa_window_get_document (window) == document);
+  {
+    gpointer weak = window;
+    g_object_add_weak_pointer (G_OBJECT (window), &weak);
+    gtk_window_close (GTK_WINDOW (window));
+    answer_dialog (window, "discard");
+    g_assert_true (wait_for (weak_pointer_is_cleared, &weak));
+  }
+}
+
+/* A file that cannot be read leaves the open clip as it was and says why. */
+static void
+test_unreadable_file (void)
+{
+  FaWindow *window = present_new_window ();
+  g_autofree char *sample = sample_clip ();
+  g_autofree char *dir = g_dir_make_tmp ("fa-window-XXXXXX", NULL);
+  g_autofree char *bad = g_build_filename (dir, "notes.mp4", NULL);
+  GtkStack *stack = GTK_STACK (get_child (window, "main_stack"));
+  FaDocument *document;
+
+  g_assert_true (g_file_set_contents (bad, "not a video at all\n", -1, NULL));
+
+  /* on the first-run screen */
+  open_and_wait (window, bad);
+  g_assert_null (fa_window_get_document (window));
+  g_assert_cmpstr (gtk_stack_get_visible_child_name (stack), ==, "empty");
+  g_assert_nonnull (fa_window_get_last_error (window));
+  g_assert_nonnull (strstr (fa_window_get_last_error (window), "notes.mp4"));
+  answer_dialog (window, "close");
+
+  /* with a clip open */
+  open_and_wait (window, sample);
+  document = fa_window_get_document (window);
+  g_assert_nonnull (document);
+  fa_document_set_current_frame (document, 7);
+  open_and_wait (window, bad);
+  g_assert_true (fa_window_get_document (window) == document);
+  g_assert_cmpint (fa_document_get_current_frame (document), ==, 7);
+  g_assert_cmpstr (gtk_stack_get_visible_child_name (stack), ==, "workspace");
+  g_assert_nonnull (strstr (fa_window_get_last_error (window), "notes.mp4"));
+  answer_dialog (window, "close");
+
+  destroy_window (window);
+  g_unlink (bad);
+  g_rmdir (dir);
+}
+
+static gboolean
+count_tick (GtkWidget     *widget,
+            GdkFrameClock *clock,
+            gpointer       data)
+{
+  (*(int *) data)++;
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+ticked_thrice (gpointer data)
+{
+  return *(int *) data >= 3;
+}
+
+/* Lets the window lay itself out and draw a few times. */
+static void
+wait_frames (GtkWidget *widget)
+{
+  int ticks = 0;
+  guint id = gtk_widget_add_tick_callback (widget, count_tick, &ticks, NULL);
+
+  gtk_widget_queue_draw (widget);
+  g_assert_true (wait_for (ticked_thrice, &ticks));
+  gtk_widget_remove_tick_callback (widget, id);
+}
+
+/* The review picture: the window with the sample and a mask, as a PNG of
+ * the window's size. */
+static void
+test_screenshot (void)
+{
+  FaWindow *window = present_new_window ();
+  g_autofree char *sample = sample_clip ();
+  g_autofree char *dir = g_dir_make_tmp ("fa-window-XXXXXX", NULL);
+  g_autofree char *png = g_build_filename (dir, "window.png", NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GdkTexture) texture = NULL;
+  FaDocument *document;
+
+  open_and_wait (window, sample);
+  document = fa_window_get_document (window);
+  g_assert_nonnull (document);
+  g_assert_true (fa_document_apply_box (document, 0, 200, 100, 600, 380, FALSE));
+  wait_frames (GTK_WIDGET (window));
+  g_assert_true (fa_window_save_screenshot (window, png, &error));
+  g_assert_no_error (error);
+  texture = gdk_texture_new_from_filename (png, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (gdk_texture_get_width (texture), ==, gtk_widget_get_width (GTK_WIDGET (window)));
+  g_assert_cmpint (gdk_texture_get_height (texture), ==, gtk_widget_get_height (GTK_WIDGET (window)));
+
+  fa_document_undo (document);
+  destroy_window (window);
+  g_unlink (png);
+  g_rmdir (dir);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -313,6 +695,10 @@ main (int   argc,
   g_test_add_func ("/app/window/widgets", test_window_widgets);
   g_test_add_func ("/app/about", test_about);
   g_test_add_func ("/app/window/size-restored", test_size_restored);
+  g_test_add_func ("/app/workspace/paint-propagate-save-reopen", test_paint_propagate_save_reopen);
+  g_test_add_func ("/app/workspace/undo-redo", test_undo_redo);
+  g_test_add_func ("/app/workspace/unreadable-file", test_unreadable_file);
+  g_test_add_func ("/app/workspace/screenshot", test_screenshot);
   g_test_add_func ("/app/window/size-saved-on-quit", test_size_saved_on_quit);
 
   ret = g_test_run ();

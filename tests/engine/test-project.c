@@ -5,7 +5,11 @@
  * of range, a mask that does not decode are corrupt files naming the file
  * and the field; a newer version is refused saying both versions; a save
  * that fails midway leaves the old file as it was and no temporary file;
- * a moved, changed or removed clip is noticed.
+ * a moved, changed or removed clip is noticed. The edit's range: saved,
+ * checked on set and on load, absent in older files; its working options
+ * decode to exactly the whole clip's frames there, whether or not the
+ * clip is resampled to the working rate; its keyframes land on the range's
+ * frames. The app's view values of each type come back with their type.
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include <gio/gio.h>
 #include <glib/gstdio.h>
@@ -15,6 +19,7 @@
 #include <unistd.h>
 
 #include "fa-error.h"
+#include "fa-media-util.h"
 #include "fa-project.h"
 #include "fa-test-util.h"
 
@@ -554,7 +559,8 @@ json_value (const char *text)
 }
 
 static const char *const unknown_places[] = {
-  "", "clip", "working", "prompts", "prompts.history[0]", "params", "keyframes[1]", "results[0]", "results[1].params",
+  "", "clip", "working", "working.range", "prompts", "prompts.history[0]", "params", "keyframes[1]", "results[0]",
+  "results[1].params",
 };
 
 static void
@@ -743,6 +749,14 @@ static const Damage damages[] = {
   { "working", "width", "99999999999", "working.width" },
   { "working", "start_ns", "\"0\"", "working.start_ns" },
   { "working", "fit", "\"stretch\"", "working.fit" },
+  { "working", "range", "[4, 9]", "working.range" },
+  { "working.range", "count", "6", "working.range.count" },
+  { "working.range", "count", "3", "working.range.count" },
+  { "working.range", "count", "85", "working.range.count" },
+  { "working.range", "count", "-5", "working.range.count" },
+  { "working.range", "count", "\"9\"", "working.range.count" },
+  { "working.range", "first", "-1", "working.range.first" },
+  { "working.range", "first", "2.5", "working.range.first" },
   { "", "prompts", "\"a cat\"", "prompts" },
   { "prompts", "source", "null", "prompts.source" },
   { "prompts", "words", "[\"tiger\", 1]", "prompts.words[1]" },
@@ -778,6 +792,12 @@ static const Damage damages[] = {
   { "results[1]", "params", "5", "results[1].params" },
   { "results[1].params", "beta1", "5", "results[1].params" },
   { "results[1].params", "n_avg", "\"3\"", "results[1].params.n_avg" },
+  { "", "view", "[]", "view" },
+  { "", "view", "\"zoom\"", "view" },
+  { "view", "zoom", "[2.0]", "view.zoom" },
+  { "view", "zoom", "{\"d\": 2.0}", "view.zoom" },
+  { "view", "tool", "null", "view.tool" },
+  { "view", "frame", "99999999999", "view.frame" },
 };
 
 static void
@@ -974,6 +994,406 @@ test_clip_check (Fixture *f, gconstpointer data)
   g_assert_cmpint (fa_project_check_clip (project, &error), ==, FA_PROJECT_CLIP_OK);
 }
 
+/* ---- the edit's range ---- */
+
+static void
+assert_range (FaProject *project, int first, int count)
+{
+  int f = -1, c = -1;
+
+  fa_project_get_range (project, &f, &c);
+  g_assert_cmpint (f, ==, first);
+  g_assert_cmpint (c, ==, count);
+}
+
+static void
+test_range (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (FaProject) project = fa_project_new (f->clip, &error);
+
+  g_assert_no_error (error);
+  assert_range (project, 0, 0);
+  g_assert_true (fa_project_set_range (project, 4, 9, &error));
+  g_assert_no_error (error);
+  assert_range (project, 4, 9);
+
+  /* not 1 + 4k in [5, 81], or a negative first frame: refused, the range kept */
+  const struct {
+    int first, count;
+    const char *fragment;
+  } bad[] = {
+    { 0, 6, "6 frames" }, { 0, 3, "3 frames" }, { 0, 1, "1 frames" }, { 0, 85, "85 frames" },
+    { 0, -5, "-5 frames" }, { -1, 5, "frame -1" }, { -4, 0, "frame -4" },
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_assert_false (fa_project_set_range (project, bad[i].first, bad[i].count, &error));
+      fa_test_assert_error_message (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT, bad[i].fragment);
+      g_clear_error (&error);
+      assert_range (project, 4, 9);
+    }
+  /* both ends of the counts */
+  g_assert_true (fa_project_set_range (project, 0, 5, &error));
+  assert_range (project, 0, 5);
+  g_assert_true (fa_project_set_range (project, 100, 81, &error));
+  assert_range (project, 100, 81);
+
+  /* saved inside "working", and read back */
+  save_ok (project, f->project);
+  g_autoptr (JsonNode) root = parse_file (f->project);
+  g_assert_cmpint (json_object_get_int_member (object_at (root, "working.range"), "first"), ==, 100);
+  g_assert_cmpint (json_object_get_int_member (object_at (root, "working.range"), "count"), ==, 81);
+  g_autoptr (FaProject) loaded = load_ok (f->project);
+  assert_range (loaded, 100, 81);
+
+  /* count 0 is the whole clip, whatever the first frame was */
+  g_assert_true (fa_project_set_range (loaded, 7, 0, &error));
+  g_assert_no_error (error);
+  assert_range (loaded, 0, 0);
+  save_ok (loaded, f->project);
+  g_autoptr (FaProject) whole = load_ok (f->project);
+  assert_range (whole, 0, 0);
+}
+
+/* A project written before the range and the view existed. */
+static void
+test_old_project (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (FaMaskSet) masks = make_masks ();
+  g_autoptr (FaProject) project = make_full_project (f, masks);
+
+  g_assert_true (fa_project_set_range (project, 8, 5, &error));
+  fa_project_set_view_value (project, "zoom", g_variant_new_double (1.5));
+  save_ok (project, f->project);
+  g_autoptr (JsonNode) root = parse_file (f->project);
+  g_assert_true (json_object_has_member (object_at (root, "working"), "range"));
+  json_object_remove_member (object_at (root, "working"), "range");
+  g_assert_true (json_object_has_member (json_node_get_object (root), "view"));
+  json_object_remove_member (json_node_get_object (root), "view");
+  write_json (f->project, root);
+
+  g_autoptr (FaProject) old = load_ok (f->project);
+  assert_range (old, 0, 0);
+  g_assert_null (fa_project_get_view_value (old, "zoom", G_VARIANT_TYPE_DOUBLE));
+  /* the whole clip: every keyframe, on its own frame */
+  g_autoptr (FaMaskSet) back = fa_mask_set_new (WORK_FRAMES, WORK_W, WORK_H, &error);
+  g_assert_no_error (error);
+  g_assert_true (fa_project_apply_range_keyframes (old, back, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (fa_mask_set_list_keyframes (back, NULL), ==, 2);
+  g_assert_true (fa_mask_set_is_keyframe (back, 16));
+  g_assert_cmpmem (fa_mask_set_peek_frame (back, 16), WORK_W * WORK_H, fa_mask_set_peek_frame (masks, 16),
+                   WORK_W * WORK_H);
+  FaWorkingClipOptions working, range;
+  fa_project_get_working_options (old, &working);
+  fa_project_get_range_options (old, &range);
+  g_assert_cmpmem (&range, sizeof range, &working, sizeof working);
+}
+
+static void
+test_range_options (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (FaProject) project = fa_project_new (f->clip, &error);
+  FaWorkingClipOptions working, options;
+
+  g_assert_no_error (error);
+  /* 1.5 s to 9.25 s at 24000/1001 fps */
+  set_changed_working (&working);
+  fa_project_set_working_options (project, &working);
+
+  /* no range: the working options */
+  fa_project_get_range_options (project, &options);
+  g_assert_cmpmem (&options, sizeof options, &working, sizeof working);
+
+  /* frames 10 to 18: 10 · 1001/24000 s = 0.417083333… s after the start, 19 · 1001/24000 s = 0.792458333… s */
+  g_assert_true (fa_project_set_range (project, 10, 9, &error));
+  fa_project_get_range_options (project, &options);
+  g_assert_cmpint (options.start_ns, ==, 1917083333);
+  g_assert_cmpint (options.end_ns, ==, 2292458333);
+  g_assert_cmpint (options.max_frames, ==, 9);
+  g_assert_cmpint (options.fps_n, ==, 24000);
+  g_assert_cmpint (options.fps_d, ==, 1001);
+  g_assert_cmpint (options.width, ==, WORK_W);
+  g_assert_cmpint (options.height, ==, WORK_H);
+  g_assert_cmpint (options.fit, ==, FA_CLIP_FIT_PAD);
+
+  /* past the working end: the end stays the working end */
+  g_assert_true (fa_project_set_range (project, 180, 9, &error));
+  fa_project_get_range_options (project, &options);
+  g_assert_cmpint (options.start_ns, ==, 1500000000 + 7507500000);
+  g_assert_cmpint (options.end_ns, ==, 9250000000);
+
+  /* to the clip's end: the range's own end */
+  working.end_ns = -1;
+  fa_project_set_working_options (project, &working);
+  fa_project_get_range_options (project, &options);
+  g_assert_cmpint (options.end_ns, ==, 1500000000 + 7882875000);
+
+  /* the source's own rate: the frame times are not known, nothing moves */
+  working.fps_n = 0;
+  working.fps_d = 0;
+  fa_project_set_working_options (project, &working);
+  fa_project_get_range_options (project, &options);
+  g_assert_cmpmem (&options, sizeof options, &working, sizeof working);
+}
+
+/* Decodes @clip whole with @working and, for each range, with the range's
+ * options: the range must be exactly the whole clip's frames there. */
+static void
+assert_range_decodes (const char *clip, const FaWorkingClipOptions *working)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (FaProject) project = fa_project_new (clip, &error);
+  g_assert_no_error (error);
+  fa_project_set_working_options (project, working);
+  g_autoptr (FaWorkingClip) whole = fa_working_clip_decode (clip, working, NULL, &error);
+  g_assert_no_error (error);
+  gsize frame_bytes = (gsize) whole->width * whole->height * 3;
+
+  /* the frames all differ, so that a range off by one frame shows */
+  g_assert_cmpint (whole->n_frames, >=, 21);
+  for (int i = 1; i < whole->n_frames; i++)
+    g_assert_true (memcmp (fa_working_clip_frame (whole, i - 1), fa_working_clip_frame (whole, i), frame_bytes) != 0);
+
+  const int ranges[][2] = { { 0, 5 }, { 1, 5 }, { 3, 9 }, { 6, 5 }, { 9, 9 }, { whole->n_frames - 5, 5 } };
+  for (gsize r = 0; r < G_N_ELEMENTS (ranges); r++)
+    {
+      int first = ranges[r][0], count = ranges[r][1];
+      FaWorkingClipOptions options;
+
+      g_assert_true (fa_project_set_range (project, first, count, &error));
+      fa_project_get_range_options (project, &options);
+      g_autoptr (FaWorkingClip) part = fa_working_clip_decode (clip, &options, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_cmpint (part->n_frames, ==, count);
+      for (int i = 0; i < count; i++)
+        if (memcmp (fa_working_clip_frame (part, i), fa_working_clip_frame (whole, first + i), frame_bytes) != 0)
+          g_error ("frame %d of the range %d+%d (source time %" G_GINT64_FORMAT " ns) is not frame %d of the whole "
+                   "clip (source time %" G_GINT64_FORMAT " ns)", i, first, count, part->source_pts_ns[i], first + i,
+                   whole->source_pts_ns[first + i]);
+    }
+}
+
+/* A 16 fps clip at 16 fps: the working frames are the source frames. */
+static void
+test_range_decode_same_rate (Fixture *f, gconstpointer data)
+{
+  g_autofree char *clip = fa_test_make_mp4 (f->dir, "same.mp4", 40, 160, 96, 16, FALSE, "ball");
+  FaWorkingClipOptions working;
+
+  fa_working_clip_options_init (&working);
+  working.width = 160;
+  working.height = 96;
+  working.max_frames = 33;
+  g_test_message ("from the clip's start");
+  assert_range_decodes (clip, &working);
+  /* a start between two source frames */
+  working.start_ns = 100000000;
+  g_test_message ("from 0.1 s");
+  assert_range_decodes (clip, &working);
+}
+
+/* A 30 fps clip at 16 fps, and at 24000/1001 (a frame time that is no
+ * whole number of nanoseconds): each working frame is the source frame
+ * nearest its time, the range's first and last ones too. */
+static void
+test_range_decode_resampled (Fixture *f, gconstpointer data)
+{
+  g_autofree char *clip = fa_test_make_mp4 (f->dir, "resampled.mp4", 60, 160, 96, 30, FALSE, "ball");
+  FaWorkingClipOptions working;
+
+  fa_working_clip_options_init (&working);
+  working.width = 160;
+  working.height = 96;
+  working.max_frames = 33;
+  g_test_message ("16 fps from the clip's start");
+  assert_range_decodes (clip, &working);
+  working.start_ns = 300000000;
+  g_test_message ("16 fps from 0.3 s");
+  assert_range_decodes (clip, &working);
+  working.start_ns = 123456789;
+  working.fps_n = 24000;
+  working.fps_d = 1001;
+  g_test_message ("24000/1001 fps from 0.123456789 s");
+  assert_range_decodes (clip, &working);
+}
+
+static void
+fill_keyframe (FaMaskSet *masks, int frame, guint8 seed)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree guint8 *alpha = g_malloc ((gsize) WORK_W * WORK_H);
+
+  for (gsize i = 0; i < (gsize) WORK_W * WORK_H; i++)
+    alpha[i] = (guint8) (i * 13 + seed);
+  g_assert_true (fa_mask_set_set_keyframe (masks, frame, alpha, &error));
+  g_assert_no_error (error);
+}
+
+static void
+test_range_keyframes (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (FaProject) project = fa_project_new (f->clip, &error);
+  g_autoptr (FaMaskSet) masks = fa_mask_set_new (WORK_FRAMES, WORK_W, WORK_H, &error);
+  FaWorkingClipOptions working;
+
+  g_assert_no_error (error);
+  set_changed_working (&working);
+  fa_project_set_working_options (project, &working);
+  const int keys[] = { 2, 5, 12, 13, 20 };
+  for (gsize i = 0; i < G_N_ELEMENTS (keys); i++)
+    fill_keyframe (masks, keys[i], (guint8) (i * 40 + 1));
+  g_assert_true (fa_project_set_keyframes (project, masks, &error));
+  g_assert_no_error (error);
+
+  /* frames 4 to 12: keyframes 5 and 12 on frames 1 and 8; 2, 13 and 20 lie outside */
+  g_assert_true (fa_project_set_range (project, 4, 9, &error));
+  g_autoptr (FaMaskSet) range = fa_mask_set_new (9, WORK_W, WORK_H, &error);
+  g_assert_no_error (error);
+  g_assert_true (fa_project_apply_range_keyframes (project, range, &error));
+  g_assert_no_error (error);
+  int frames[9];
+  g_assert_cmpint (fa_mask_set_list_keyframes (range, frames), ==, 2);
+  g_assert_cmpint (frames[0], ==, 1);
+  g_assert_cmpint (frames[1], ==, 8);
+  g_assert_cmpmem (fa_mask_set_peek_frame (range, 1), WORK_W * WORK_H, fa_mask_set_peek_frame (masks, 5),
+                   WORK_W * WORK_H);
+  g_assert_cmpmem (fa_mask_set_peek_frame (range, 8), WORK_W * WORK_H, fa_mask_set_peek_frame (masks, 12),
+                   WORK_W * WORK_H);
+
+  /* too few frames for keyframe 12: refused, nothing set */
+  g_autoptr (FaMaskSet) short_set = fa_mask_set_new (5, WORK_W, WORK_H, &error);
+  g_assert_false (fa_project_apply_range_keyframes (project, short_set, &error));
+  fa_test_assert_error_message (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT, "frame 12");
+  g_clear_error (&error);
+  g_assert_cmpint (fa_mask_set_list_keyframes (short_set, NULL), ==, 0);
+  /* another size */
+  g_autoptr (FaMaskSet) small = fa_mask_set_new (9, WORK_W / 2, WORK_H, &error);
+  g_assert_false (fa_project_apply_range_keyframes (project, small, &error));
+  fa_test_assert_error_message (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT, "keyframe 5");
+  g_clear_error (&error);
+  g_assert_cmpint (fa_mask_set_list_keyframes (small, NULL), ==, 0);
+
+  /* a range without keyframes: none set */
+  g_assert_true (fa_project_set_range (project, 24, 5, &error));
+  g_autoptr (FaMaskSet) empty = fa_mask_set_new (5, WORK_W, WORK_H, &error);
+  g_assert_true (fa_project_apply_range_keyframes (project, empty, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (fa_mask_set_list_keyframes (empty, NULL), ==, 0);
+
+  /* the whole clip: every keyframe where it is */
+  g_assert_true (fa_project_set_range (project, 0, 0, &error));
+  g_autoptr (FaMaskSet) all = fa_mask_set_new (WORK_FRAMES, WORK_W, WORK_H, &error);
+  g_assert_true (fa_project_apply_range_keyframes (project, all, &error));
+  g_assert_no_error (error);
+  int all_frames[WORK_FRAMES];
+  g_assert_cmpint (fa_mask_set_list_keyframes (all, all_frames), ==, G_N_ELEMENTS (keys));
+  for (gsize i = 0; i < G_N_ELEMENTS (keys); i++)
+    g_assert_cmpint (all_frames[i], ==, keys[i]);
+}
+
+/* ---- the app's view ---- */
+
+static void
+assert_view (FaProject *project, const char *key, const char *type, const char *expected)
+{
+  g_autoptr (GVariant) value = fa_project_get_view_value (project, key, G_VARIANT_TYPE (type));
+
+  if (expected == NULL)
+    {
+      g_assert_null (value);
+      return;
+    }
+  g_assert_nonnull (value);
+  g_assert_cmpstr (g_variant_get_type_string (value), ==, type);
+  g_autofree char *text = g_variant_print (value, FALSE);
+  g_assert_cmpstr (text, ==, expected);
+}
+
+static void
+test_view (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (FaProject) project = fa_project_new (f->clip, &error);
+
+  g_assert_no_error (error);
+  assert_view (project, "zoom", "d", NULL);
+  fa_project_set_view_value (project, "overlay", g_variant_new_boolean (TRUE));
+  fa_project_set_view_value (project, "brush-radius", g_variant_new_int32 (-17));
+  fa_project_set_view_value (project, "frame", g_variant_new_int32 (G_MAXINT32));
+  fa_project_set_view_value (project, "zoom", g_variant_new_double (2.0));
+  fa_project_set_view_value (project, "center-x", g_variant_new_double (0.1));
+  fa_project_set_view_value (project, "tool", g_variant_new_string ("brush \"soft\" — été"));
+  fa_project_set_view_value (project, "gone", g_variant_new_string ("soon"));
+  fa_project_set_view_value (project, "gone", NULL);
+  /* a key set again takes the new value and type */
+  fa_project_set_view_value (project, "mode", g_variant_new_int32 (3));
+  fa_project_set_view_value (project, "mode", g_variant_new_string ("box"));
+
+  save_ok (project, f->project);
+  g_autoptr (FaProject) loaded = load_ok (f->project);
+  FaProject *both[] = { project, loaded };
+  for (gsize i = 0; i < G_N_ELEMENTS (both); i++)
+    {
+      FaProject *p = both[i];
+      assert_view (p, "overlay", "b", "true");
+      assert_view (p, "brush-radius", "i", "-17");
+      assert_view (p, "frame", "i", "2147483647");
+      assert_view (p, "zoom", "d", "2.0");
+      assert_view (p, "center-x", "d", "0.10000000000000001");
+      assert_view (p, "tool", "s", "'brush \"soft\" — été'");
+      assert_view (p, "mode", "s", "'box'");
+      assert_view (p, "gone", "s", NULL);
+      /* another type than the one stored: nothing */
+      assert_view (p, "overlay", "i", NULL);
+      assert_view (p, "tool", "b", NULL);
+      assert_view (p, "mode", "i", NULL);
+      /* 2.0 stays a double through the file */
+      assert_view (p, "zoom", "i", NULL);
+      /* an integer is also read as a double, as a hand-written "zoom": 2 would be */
+      assert_view (p, "brush-radius", "d", "-17.0");
+    }
+  g_autoptr (GVariant) center = fa_project_get_view_value (loaded, "center-x", G_VARIANT_TYPE_DOUBLE);
+  g_assert_cmpfloat (g_variant_get_double (center), ==, 0.1);
+
+  /* plain JSON values under "view", in the order of the keys */
+  g_autoptr (JsonNode) root = parse_file (f->project);
+  JsonObject *view = object_at (root, "view");
+  g_assert_cmpuint (json_object_get_size (view), ==, 7);
+  g_assert_true (json_object_get_boolean_member (view, "overlay"));
+  g_assert_cmpint (json_object_get_int_member (view, "brush-radius"), ==, -17);
+  g_assert_cmpfloat (json_object_get_double_member (view, "zoom"), ==, 2.0);
+  g_assert_cmpstr (json_object_get_string_member (view, "mode"), ==, "box");
+  g_autoptr (GList) names = json_object_get_members (view);
+  for (GList *l = names; l != NULL && l->next != NULL; l = l->next)
+    g_assert_cmpint (strcmp (l->data, l->next->data), <, 0);
+
+  /* a removal reaches the file: "view" is this version's, not kept as unknown */
+  fa_project_set_view_value (loaded, "tool", NULL);
+  g_autofree char *second = g_build_filename (f->dir, "second" FA_PROJECT_EXTENSION, NULL);
+  save_ok (loaded, second);
+  g_autoptr (FaProject) again = load_ok (second);
+  assert_view (again, "tool", "s", NULL);
+  assert_view (again, "overlay", "b", "true");
+  g_autoptr (JsonNode) second_root = parse_file (second);
+  g_assert_false (json_object_has_member (object_at (second_root, "view"), "tool"));
+  g_assert_cmpuint (json_object_get_size (object_at (second_root, "view")), ==, 6);
+
+  /* hand-written: an integer zoom reads as a double, a fraction not as an integer */
+  json_object_set_int_member (view, "zoom", 3);
+  json_object_set_double_member (view, "frame", 4.5);
+  write_json (f->project, root);
+  g_autoptr (FaProject) hand = load_ok (f->project);
+  assert_view (hand, "zoom", "d", "3.0");
+  assert_view (hand, "zoom", "i", "3");
+  assert_view (hand, "frame", "i", NULL);
+  assert_view (hand, "frame", "d", "4.5");
+}
+
 static void
 test_cache_folder (void)
 {
@@ -1002,6 +1422,13 @@ main (int argc, char **argv)
   ADD ("bad-fields", test_bad_fields);
   ADD ("save-failure", test_save_failure);
   ADD ("clip-check", test_clip_check);
+  ADD ("range", test_range);
+  ADD ("old-project", test_old_project);
+  ADD ("range-options", test_range_options);
+  ADD ("range-decode/same-rate", test_range_decode_same_rate);
+  ADD ("range-decode/resampled", test_range_decode_resampled);
+  ADD ("range-keyframes", test_range_keyframes);
+  ADD ("view", test_view);
 #undef ADD
   g_test_add_func ("/project/cache-folder", test_cache_folder);
   return g_test_run ();
