@@ -10,6 +10,25 @@
 #include <string.h>
 
 /* A fresh folder under the temporary directory ("name-XXXXXX"). */
+typedef gboolean (*FaTestCondition) (gpointer data);
+
+/* Runs the default main context until @condition holds; FALSE when it
+ * still does not after @seconds. */
+static inline gboolean
+fa_test_wait_for (FaTestCondition condition, gpointer data, int seconds)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64) seconds * G_USEC_PER_SEC;
+
+  while (!condition (data))
+    {
+      if (g_get_monotonic_time () > deadline)
+        return FALSE;
+      if (!g_main_context_iteration (NULL, FALSE))
+        g_usleep (1000);
+    }
+  return TRUE;
+}
+
 static inline char *
 fa_test_make_folder (const char *template_name)
 {

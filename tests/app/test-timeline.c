@@ -15,6 +15,7 @@
 
 #include <adwaita.h>
 
+#include "fa-test-util.h"
 #include "fa-timeline-private.h"
 
 #define WAIT_SECONDS 10
@@ -23,23 +24,8 @@
 #define FRAME_WIDTH 64
 #define FRAME_HEIGHT 48
 
-typedef gboolean (*Condition) (gpointer data);
-
-static gboolean
-wait_for (Condition condition,
-          gpointer  data)
-{
-  gint64 deadline = g_get_monotonic_time () + WAIT_SECONDS * G_USEC_PER_SEC;
-
-  while (!condition (data))
-    {
-      if (g_get_monotonic_time () > deadline)
-        return FALSE;
-      if (!g_main_context_iteration (NULL, FALSE))
-        g_usleep (1000);
-    }
-  return TRUE;
-}
+/* the main context runs until the condition holds, for WAIT_SECONDS at most */
+#define wait_for(condition, data) fa_test_wait_for ((condition), (data), WAIT_SECONDS)
 
 static gboolean
 widget_is_ready (gpointer data)

@@ -21,6 +21,7 @@
 #include "fa-application.h"
 #include "fa-document.h"
 #include "fa-viewer.h"
+#include "fa-test-util.h"
 #include "fa-window.h"
 
 #define WAIT_SECONDS 60
@@ -28,24 +29,8 @@
 /* One registered application for every case, as in a running app. */
 static FaApplication *app;
 
-typedef gboolean (*Condition) (gpointer data);
-
-/* Runs the main context until @condition holds; FALSE on timeout. */
-static gboolean
-wait_for (Condition condition,
-          gpointer  data)
-{
-  gint64 deadline = g_get_monotonic_time () + WAIT_SECONDS * G_USEC_PER_SEC;
-
-  while (!condition (data))
-    {
-      if (g_get_monotonic_time () > deadline)
-        return FALSE;
-      if (!g_main_context_iteration (NULL, FALSE))
-        g_usleep (1000);
-    }
-  return TRUE;
-}
+/* the main context runs until the condition holds, for WAIT_SECONDS at most */
+#define wait_for(condition, data) fa_test_wait_for ((condition), (data), WAIT_SECONDS)
 
 static gboolean
 widget_is_mapped (gpointer data)
