@@ -747,6 +747,29 @@ _fa_window_save_as (FaWindow *self)
     save_as_then (self, NULL, NULL, NULL);
 }
 
+/* ---- Space ---- */
+
+/* Space plays and pauses wherever the focus is, as in video editors, not
+ * only where no button would take it first; text still gets its spaces. */
+static gboolean
+space_pressed (GtkEventControllerKey *controller,
+               guint                  keyval,
+               guint                  keycode,
+               GdkModifierType        state,
+               FaWindow              *self)
+{
+  GtkWidget *focus = gtk_root_get_focus (GTK_ROOT (self));
+
+  if (keyval != GDK_KEY_space || (state & gtk_accelerator_get_default_mod_mask ()) != 0 || self->document == NULL)
+    return FALSE;
+  if (focus != NULL && (GTK_IS_EDITABLE (focus) || GTK_IS_TEXT_VIEW (focus)))
+    return FALSE;
+  /* over the viewer Space is also the hand; the viewer sorts out tap from hold */
+  if (focus != NULL && (focus == GTK_WIDGET (self->viewer) || gtk_widget_is_ancestor (focus, GTK_WIDGET (self->viewer))))
+    return FALSE;
+  return gtk_widget_activate_action (GTK_WIDGET (self), "win.play", NULL);
+}
+
 /* ---- window state ---- */
 
 /* Saves @value unless it lies outside the key's range (a window that was
@@ -1013,6 +1036,12 @@ fa_window_init (FaWindow *self)
   self->settings = g_settings_new (FA_APP_ID);
   fa_window_restore_state (self);
 
+  {
+    GtkEventController *keys = gtk_event_controller_key_new ();
+    gtk_event_controller_set_propagation_phase (keys, GTK_PHASE_CAPTURE);
+    g_signal_connect (keys, "key-pressed", G_CALLBACK (space_pressed), self);
+    gtk_widget_add_controller (GTK_WIDGET (self), keys);
+  }
   _fa_window_dnd_init (self);
   _fa_window_recent_init (self);
   _fa_window_update_actions (self);

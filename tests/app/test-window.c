@@ -596,6 +596,72 @@ test_unreadable_file (void)
   g_rmdir (dir);
 }
 
+
+static gboolean
+playhead_past_three (gpointer data)
+{
+  return fa_document_get_current_frame (FA_DOCUMENT (data)) > 3;
+}
+
+static gboolean
+wait_200ms (gpointer data)
+{
+  return g_get_monotonic_time () >= *(gint64 *) data;
+}
+
+/* Space's action plays at the clip's rate and pauses; arrows, Home and End step. */
+static void
+test_play_and_step (void)
+{
+  FaWindow *window = present_new_window ();
+  g_autofree char *sample = sample_clip ();
+  FaDocument *document;
+  gint64 start, until;
+  int frame;
+
+  open_and_wait (window, sample);
+  document = fa_window_get_document (window);
+  g_assert_nonnull (document);
+
+  start = g_get_monotonic_time ();
+  activate (window, "win.play", NULL);
+  g_assert_true (wait_for (playhead_past_three, document));
+  /* 16 fps: frame 4 comes after 250 ms, not sooner */
+  g_assert_cmpint (g_get_monotonic_time () - start, >=, 240 * 1000);
+  activate (window, "win.play", NULL);
+  frame = fa_document_get_current_frame (document);
+  until = g_get_monotonic_time () + 200 * 1000;
+  g_assert_true (wait_for (wait_200ms, &until));
+  g_assert_cmpint (fa_document_get_current_frame (document), ==, frame);
+
+  activate (window, "win.next-frame", NULL);
+  g_assert_cmpint (fa_document_get_current_frame (document), ==, frame + 1);
+  activate (window, "win.previous-frame", NULL);
+  activate (window, "win.previous-frame", NULL);
+  g_assert_cmpint (fa_document_get_current_frame (document), ==, frame - 1);
+  activate (window, "win.last-frame", NULL);
+  g_assert_cmpint (fa_document_get_current_frame (document), ==, 48);
+  activate (window, "win.next-frame", NULL);
+  g_assert_cmpint (fa_document_get_current_frame (document), ==, 48);
+  activate (window, "win.first-frame", NULL);
+  g_assert_cmpint (fa_document_get_current_frame (document), ==, 0);
+
+  /* [ and ] */
+  {
+    FaDocumentView view;
+    fa_document_get_view (document, &view);
+    double radius = view.brush_radius;
+    activate (window, "win.brush-larger", NULL);
+    fa_document_get_view (document, &view);
+    g_assert_cmpfloat (view.brush_radius, >, radius);
+    activate (window, "win.brush-smaller", NULL);
+    activate (window, "win.brush-smaller", NULL);
+    fa_document_get_view (document, &view);
+    g_assert_cmpfloat (view.brush_radius, <, radius);
+  }
+  destroy_window (window);
+}
+
 static gboolean
 count_tick (GtkWidget     *widget,
             GdkFrameClock *clock,
@@ -683,6 +749,7 @@ main (int   argc,
   g_test_add_func ("/app/workspace/paint-propagate-save-reopen", test_paint_propagate_save_reopen);
   g_test_add_func ("/app/workspace/undo-redo", test_undo_redo);
   g_test_add_func ("/app/workspace/unreadable-file", test_unreadable_file);
+  g_test_add_func ("/app/workspace/play-and-step", test_play_and_step);
   g_test_add_func ("/app/workspace/screenshot", test_screenshot);
   g_test_add_func ("/app/window/size-saved-on-quit", test_size_saved_on_quit);
 
