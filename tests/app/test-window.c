@@ -597,6 +597,36 @@ test_unreadable_file (void)
 }
 
 
+
+/* Closing a window while its clip decodes or its masks propagate cancels
+ * the work and touches nothing of the window afterwards. */
+static void
+test_close_while_busy (void)
+{
+  FaWindow *window = present_new_window ();
+  g_autofree char *sample = sample_clip ();
+  g_autoptr (GFile) file = g_file_new_for_path (sample);
+
+  fa_window_open_file (window, file);
+  g_assert_true (fa_window_get_busy (window));
+  destroy_window (window);
+
+  window = present_new_window ();
+  open_and_wait (window, sample);
+  g_assert_nonnull (fa_window_get_document (window));
+  g_assert_true (fa_document_apply_box (fa_window_get_document (window), 0, 100, 100, 300, 300, FALSE));
+  activate (window, "win.propagate", NULL);
+  g_assert_true (fa_window_get_busy (window));
+  /* unsaved: the question comes first; Discard closes while it runs */
+  gtk_window_close (GTK_WINDOW (window));
+  {
+    gpointer weak = window;
+    g_object_add_weak_pointer (G_OBJECT (window), &weak);
+    answer_dialog (window, "discard");
+    g_assert_true (wait_for (weak_pointer_is_cleared, &weak));
+  }
+}
+
 static gboolean
 playhead_past_three (gpointer data)
 {
@@ -750,6 +780,7 @@ main (int   argc,
   g_test_add_func ("/app/workspace/undo-redo", test_undo_redo);
   g_test_add_func ("/app/workspace/unreadable-file", test_unreadable_file);
   g_test_add_func ("/app/workspace/play-and-step", test_play_and_step);
+  g_test_add_func ("/app/workspace/close-while-busy", test_close_while_busy);
   g_test_add_func ("/app/workspace/screenshot", test_screenshot);
   g_test_add_func ("/app/window/size-saved-on-quit", test_size_saved_on_quit);
 
