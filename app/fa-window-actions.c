@@ -565,7 +565,7 @@ _fa_window_actions_update (FaWindow *self)
   const char *editing_actions[] = { "win.play", "win.next-frame", "win.previous-frame", "win.first-frame",
                                     "win.last-frame", "win.set-in", "win.set-out", "win.brush-smaller",
                                     "win.brush-larger", "win.tool", "win.mask-look", "win.clear-frame",
-                                    "win.zoom-fit", "win.close-project", "win.save-as" };
+                                    "win.zoom-fit", "win.close-project" };
 
   for (gsize i = 0; i < G_N_ELEMENTS (editing_actions); i++)
     gtk_widget_action_set_enabled (widget, editing_actions[i], has_document && !opening);
