@@ -324,3 +324,19 @@ fa_application_init (FaApplication *self)
   g_application_add_main_option_entries (G_APPLICATION (self), option_entries);
   g_application_set_option_context_parameter_string (G_APPLICATION (self), _("[FILE]"));
 }
+
+/* ---- placeholders for part 2's model handling ---- */
+char *fa_application_dup_model_problem (FaApplication *self) { (void) self; return g_strdup ("No model is set up."); }
+gboolean fa_application_get_model_ready (FaApplication *self) { (void) self; return FALSE; }
+char *fa_application_dup_gpu_problem (FaApplication *self) { (void) self; return NULL; }
+void fa_application_load_model_async (FaApplication *self, GCancellable *cancellable,
+                                      GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_autoptr (GTask) task = g_task_new (self, cancellable, callback, user_data);
+  g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED, "not yet");
+}
+FaModel *fa_application_load_model_finish (FaApplication *self, GAsyncResult *result, GError **error)
+{ (void) self; return g_task_propagate_pointer (G_TASK (result), error); }
+FaPromptCache *fa_application_get_prompt_cache (FaApplication *self) { (void) self; return NULL; }
+gboolean fa_application_get_vae_tiling (FaApplication *self) { (void) self; return FALSE; }
+void fa_application_show_preferences (FaApplication *self, const char *page) { (void) self; (void) page; }

@@ -1051,3 +1051,12 @@ fa_viewer_init (FaViewer *self)
   g_signal_connect (controller, "leave", G_CALLBACK (focus_leave_cb), self);
   gtk_widget_add_controller (widget, controller);
 }
+
+/* ---- placeholders for part 2's results and compare ---- */
+void fa_viewer_set_show (FaViewer *self, FaViewerShow show) { (void) self; (void) show; }
+FaViewerShow fa_viewer_get_show (FaViewer *self) { (void) self; return FA_VIEWER_SHOW_RESULT; }
+void fa_viewer_set_split_position (FaViewer *self, double position) { (void) self; (void) position; }
+double fa_viewer_get_split_position (FaViewer *self) { (void) self; return 0.5; }
+gboolean fa_viewer_shows_result_at (FaViewer *self, double widget_x, double widget_y) { (void) self; (void) widget_x; (void) widget_y; return FALSE; }
+void fa_viewer_set_live_frame (FaViewer *self, const guint8 *rgb, int width, int height) { (void) self; (void) rgb; (void) width; (void) height; }
+gboolean fa_viewer_has_live_frame (FaViewer *self) { (void) self; return FALSE; }

@@ -54,4 +54,31 @@ void        fa_viewer_zoom_at (FaViewer *self, double widget_x, double widget_y,
 void        fa_viewer_zoom_fit (FaViewer *self);
 void        fa_viewer_pan_by (FaViewer *self, double dx_widget, double dy_widget);
 
+/* ---- results and compare (part 2) ----
+ * With a current result in the document (fa-document-edit.h), frames in
+ * the range it covers show the result instead of the source, scaled into
+ * the same frame rectangle; the mask overlay is drawn only over the
+ * source. */
+typedef enum {
+  FA_VIEWER_SHOW_RESULT, /* the result where there is one (default) */
+  FA_VIEWER_SHOW_SOURCE, /* the source even where there is a result (the B key) */
+  FA_VIEWER_SHOW_SPLIT,  /* source left of the divider, result right of it */
+} FaViewerShow;
+
+/* Property "show". */
+void         fa_viewer_set_show (FaViewer *self, FaViewerShow show);
+FaViewerShow fa_viewer_get_show (FaViewer *self);
+/* Property "split-position": the divider, as a share of the frame's width
+ * [0, 1] (0.5 by default). A pointer press within 8 px of the divider in
+ * split mode drags it instead of painting. */
+void         fa_viewer_set_split_position (FaViewer *self, double position);
+double       fa_viewer_get_split_position (FaViewer *self);
+/* Whether the pixel at the widget point shows the result now (tests and
+ * the accessible description). */
+gboolean     fa_viewer_shows_result_at (FaViewer *self, double widget_x, double widget_y);
+/* The live look of a running job (packed RGB, copied), shown in place of
+ * the result over the whole frame rectangle until cleared with NULL. */
+void         fa_viewer_set_live_frame (FaViewer *self, const guint8 *rgb, int width, int height);
+gboolean     fa_viewer_has_live_frame (FaViewer *self);
+
 G_END_DECLS

@@ -970,8 +970,8 @@ fa_clip_probe (const char *path, GCancellable *cancellable, GError **error)
   return info_from_reader (r, error);
 }
 
-static FaClipInfo *
-clip_info_copy (const FaClipInfo *info)
+FaClipInfo *
+fa_clip_info_copy (const FaClipInfo *info)
 {
   FaClipInfo *copy;
 
@@ -1075,7 +1075,7 @@ fa_working_clip_copy (const FaWorkingClip *clip)
   g_return_val_if_fail (clip != NULL, NULL);
 
   copy = g_memdup2 (clip, sizeof *clip);
-  copy->source = clip_info_copy (clip->source);
+  copy->source = fa_clip_info_copy (clip->source);
   copy->rgb = g_memdup2 (clip->rgb, (gsize) clip->n_frames * clip->width * clip->height * 3);
   copy->source_pts_ns = g_memdup2 (clip->source_pts_ns, (gsize) clip->n_frames * sizeof (gint64));
   return copy;

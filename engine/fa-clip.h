@@ -37,6 +37,8 @@ typedef struct {
  * description), a frame size of 0 or above 8192 on a side. */
 FaClipInfo *fa_clip_probe (const char *path, GCancellable *cancellable, GError **error);
 void        fa_clip_info_free (FaClipInfo *info);
+/* A deep copy (NULL for NULL). */
+FaClipInfo *fa_clip_info_copy (const FaClipInfo *info);
 
 typedef enum {
   FA_CLIP_FIT_CROP, /* scale to cover the working size, cut the overflow equally on both sides */

@@ -21,7 +21,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "fa-document.h"
+#include "fa-document-private.h"
 #include "fa-error.h"
 #include "fa-mask-history.h"
 #include "fa-mask-propagate.h"
@@ -224,6 +224,9 @@ struct _FaDocument {
 
   gboolean propagating;
   gboolean saving;
+
+  /* fa-document-edit.c */
+  FaDocumentEditState edit;
 };
 
 G_DEFINE_FINAL_TYPE (FaDocument, fa_document, G_TYPE_OBJECT)
@@ -238,17 +241,44 @@ enum {
   PROP_CAN_REDO,
   PROP_PROPAGATING,
   PROP_PROJECT_PATH,
+  PROP_CURRENT_RESULT,
   N_PROPS
 };
 
 enum {
   SIGNAL_MASKS_CHANGED,
   SIGNAL_VIEW_CHANGED,
+  SIGNAL_EDIT_CHANGED,
+  SIGNAL_RESULTS_CHANGED,
   N_SIGNALS
 };
 
 static GParamSpec *properties[N_PROPS];
 static guint signals[N_SIGNALS];
+
+void
+_fa_document_emit_edit_changed (FaDocument *self)
+{
+  g_signal_emit (self, signals[SIGNAL_EDIT_CHANGED], 0);
+}
+
+void
+_fa_document_emit_results_changed (FaDocument *self)
+{
+  g_signal_emit (self, signals[SIGNAL_RESULTS_CHANGED], 0);
+}
+
+void
+_fa_document_notify_current_result (FaDocument *self)
+{
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CURRENT_RESULT]);
+}
+
+FaDocumentEditState *
+_fa_document_get_edit_state (FaDocument *self)
+{
+  return &self->edit;
+}
 
 static void
 fa_document_finalize (GObject *object)
@@ -264,6 +294,7 @@ fa_document_finalize (GObject *object)
   g_clear_pointer (&self->coverage, g_free);
   g_clear_pointer (&self->coverage_dirty, g_free);
   g_clear_pointer (&self->frame_stamp, g_free);
+  _fa_document_edit_state_clear (&self->edit);
 
   G_OBJECT_CLASS (fa_document_parent_class)->finalize (object);
 }
@@ -299,6 +330,9 @@ fa_document_get_property (GObject *object, guint prop_id, GValue *value, GParamS
     case PROP_PROJECT_PATH:
       g_value_set_string (value, self->project_path);
       break;
+    case PROP_CURRENT_RESULT:
+      g_value_set_int (value, fa_document_get_current_result (self));
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -313,6 +347,9 @@ fa_document_set_property (GObject *object, guint prop_id, const GValue *value, G
     {
     case PROP_CURRENT_FRAME:
       fa_document_set_current_frame (self, g_value_get_int (value));
+      break;
+    case PROP_CURRENT_RESULT:
+      fa_document_set_current_result (self, g_value_get_int (value));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -339,6 +376,9 @@ fa_document_class_init (FaDocumentClass *klass)
   properties[PROP_CAN_REDO] = g_param_spec_boolean ("can-redo", NULL, NULL, FALSE, ro);
   properties[PROP_PROPAGATING] = g_param_spec_boolean ("propagating", NULL, NULL, FALSE, ro);
   properties[PROP_PROJECT_PATH] = g_param_spec_string ("project-path", NULL, NULL, NULL, ro);
+  properties[PROP_CURRENT_RESULT] =
+    g_param_spec_int ("current-result", NULL, NULL, -1, G_MAXINT, -1,
+                      G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
   signals[SIGNAL_MASKS_CHANGED] =
@@ -347,12 +387,19 @@ fa_document_class_init (FaDocumentClass *klass)
   signals[SIGNAL_VIEW_CHANGED] =
     g_signal_new ("view-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE,
                   0);
+  signals[SIGNAL_EDIT_CHANGED] =
+    g_signal_new ("edit-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE,
+                  0);
+  signals[SIGNAL_RESULTS_CHANGED] =
+    g_signal_new ("results-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                  G_TYPE_NONE, 0);
 }
 
 static void
 fa_document_init (FaDocument *self)
 {
   fa_document_view_init (&self->view);
+  self->edit.current_result = -1;
 }
 
 static int

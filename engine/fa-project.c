@@ -195,6 +195,7 @@ static const char *const prompts_known[] = { "source", "target", "words", "histo
 static const char *const history_known[] = { "source", "target", NULL };
 static const char *const keyframe_known[] = { "frame", "width", "height", "png", NULL };
 static const char *const result_known[] = { "kind", "output", "source_prompt", "target_prompt", "created",
+                                            "range_first",
                                             "params", NULL };
 
 /* ---- small helpers ---- */
@@ -957,7 +958,7 @@ load_results (FaProject *project, JsonObject *top, const char *path, GError **er
       const Place place = { path, where }, params_place = { path, params_where };
       JsonNode *node = json_array_get_element (results, i);
       const char *kind = NULL, *output = NULL, *source = "", *target = "";
-      gint64 created = 0;
+      gint64 created = 0, range_first = 0;
       JsonObject *params;
       FaEditParams p;
 
@@ -969,6 +970,7 @@ load_results (FaProject *project, JsonObject *top, const char *path, GError **er
           !get_string (object, "source_prompt", FALSE, &place, &source, error) ||
           !get_string (object, "target_prompt", FALSE, &place, &target, error) ||
           !get_int64 (object, "created", FALSE, G_MININT64, G_MAXINT64, &place, &created, error) ||
+          !get_int64 (object, "range_first", FALSE, 0, G_MAXINT32, &place, &range_first, error) ||
           !get_object (object, "params", FALSE, &place, &params, error))
         return FALSE;
       if (strcmp (kind, "preview") != 0 && strcmp (kind, "full") != 0)
@@ -990,6 +992,7 @@ load_results (FaProject *project, JsonObject *top, const char *path, GError **er
       e->result.source_prompt = g_strdup (source);
       e->result.target_prompt = g_strdup (target);
       e->result.created_unix = created;
+      e->result.range_first = (int) range_first;
       e->extra = json_object_ref (object);
       g_ptr_array_add (project->results, e);
     }
@@ -1206,6 +1209,7 @@ project_to_json (FaProject *project, gsize *length, GError **error)
       json_object_set_string_member (object, "source_prompt", e->result.source_prompt);
       json_object_set_string_member (object, "target_prompt", e->result.target_prompt);
       json_object_set_int_member (object, "created", e->result.created_unix);
+      json_object_set_int_member (object, "range_first", e->result.range_first);
       json_object_set_object_member (object, "params", params_to_json (&e->result.params, params_extra));
       json_array_add_object_element (results, object);
     }
@@ -1709,6 +1713,7 @@ fa_project_add_result (FaProject *project, const FaProjectResult *result)
   e->result.source_prompt = g_strdup (result->source_prompt != NULL ? result->source_prompt : "");
   e->result.target_prompt = g_strdup (result->target_prompt != NULL ? result->target_prompt : "");
   e->result.created_unix = result->created_unix;
+  e->result.range_first = MAX (result->range_first, 0);
   g_ptr_array_add (project->results, e);
 }
 

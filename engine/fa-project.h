@@ -37,6 +37,7 @@ typedef struct {
   FaEditParams params; /* as the result was made */
   char *source_prompt, *target_prompt;
   gint64 created_unix; /* seconds */
+  int range_first;     /* the working-clip frame (at the project's rate) where it starts; 0 */
 } FaProjectResult;
 
 /* A new project on @clip_path: records its absolute path, size and

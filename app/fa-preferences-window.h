@@ -1,0 +1,25 @@
+/* fa-preferences-window.h: the preferences (AdwPreferencesWindow backed by
+ * GSettings): the model (a diffusers folder or single files, checked with
+ * the engine's loaders as soon as chosen, listing what was found and what
+ * is missing), where the text encoder runs, VAE tiling, and the embedding
+ * cache's folder and size.
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#pragma once
+
+#include <adwaita.h>
+
+#include "fa-model-check.h"
+
+G_BEGIN_DECLS
+
+#define FA_TYPE_PREFERENCES_WINDOW (fa_preferences_window_get_type ())
+G_DECLARE_FINAL_TYPE (FaPreferencesWindow, fa_preferences_window, FA, PREFERENCES_WINDOW,
+                      AdwPreferencesWindow)
+
+FaPreferencesWindow *fa_preferences_window_new (GtkWindow *parent);
+/* The last finished check of the model settings (NULL before the first
+ * one ends) and whether one runs now (property "checking"). */
+const FaModelReport *fa_preferences_window_get_report (FaPreferencesWindow *self);
+gboolean             fa_preferences_window_get_checking (FaPreferencesWindow *self);
+
+G_END_DECLS
