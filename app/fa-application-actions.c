@@ -68,6 +68,14 @@ fa_application_actions_about (GSimpleAction *action,
 }
 
 static void
+fa_application_actions_preferences (GSimpleAction *action,
+                                    GVariant      *parameter,
+                                    gpointer       user_data)
+{
+  fa_application_show_preferences (FA_APPLICATION (user_data), NULL);
+}
+
+static void
 fa_application_actions_new_window (GSimpleAction *action,
                                    GVariant      *parameter,
                                    gpointer       user_data)
@@ -108,6 +116,7 @@ fa_application_actions_quit (GSimpleAction *action,
 static const GActionEntry actions[] = {
   { "about", fa_application_actions_about },
   { "new-window", fa_application_actions_new_window },
+  { "preferences", fa_application_actions_preferences },
   { "quit", fa_application_actions_quit },
 };
 
@@ -117,6 +126,7 @@ static const struct
   const char *accels[2];
 } accels[] = {
   { "app.new-window", { "<Control>n", NULL } },
+  { "app.preferences", { "<Control>comma", NULL } },
   { "app.quit", { "<Control>q", NULL } },
   { "window.close", { "<Control>w", NULL } },
   { "win.open", { "<Control>o", NULL } },
@@ -124,7 +134,11 @@ static const struct
   { "win.save-as", { "<Control><Shift>s", NULL } },
   { "win.undo", { "<Control>z", NULL } },
   { "win.redo", { "<Control><Shift>z", NULL } },
-  { "win.propagate", { "<Control>p", NULL } },
+  { "win.propagate", { "<Control><Shift>p", NULL } },
+  { "win.preview", { "<Control>p", NULL } },
+  { "win.edit", { "<Control>Return", NULL } },
+  { "win.export", { "<Control>e", NULL } },
+  { "win.focus-prompt", { "<Control>l", NULL } },
 };
 
 void

@@ -11,7 +11,12 @@
 
 #include "fa-application-private.h"
 #include "fa-backend.h"
+#include "fa-model-check.h"
+#include "fa-preferences-window.h"
+#include "fa-prompt-cache.h"
 #include "fa-window.h"
+
+typedef struct _ModelLoad ModelLoad;
 
 struct _FaApplication
 {
@@ -19,12 +24,45 @@ struct _FaApplication
 
   FaBackend      *backend;
   char           *backend_description;
+  char           *cuda_problem;      /* why CUDA is not used; NULL when it is or before the probe */
+  char           *unused_gpu;        /* a GPU that FLOWANCHOR_BACKEND=cpu leaves unused */
   char           *screenshot_path;
   int             exit_status;
   guint           backend_probe_started : 1;
+  guint           backend_probed : 1;
+
+  /* the model, as the preferences name it */
+  GSettings      *settings;
+  guint           model_generation;  /* counts changes of the settings a load reads */
+  guint           check_generation;  /* counts changes of where the model is */
+  FaModelReport  *model_report;      /* the check of check_generation, or NULL while it runs */
+  GCancellable   *check_cancellable;
+  guint           check_source;
+  gboolean        model_ready;
+  char           *model_problem;
+  FaModel        *model;             /* loaded for model_generation, or NULL */
+  ModelLoad      *model_load;        /* the load under way, or NULL */
+  GPtrArray      *load_waiting;      /* GTask*: loads waiting for the backend probe */
+
+  FaPromptCache  *prompt_cache;
+  GPtrArray      *retired_prompt_caches; /* jobs may still borrow them */
+
+  GtkWindow      *preferences;       /* weak */
 };
 
 G_DEFINE_FINAL_TYPE (FaApplication, fa_application, ADW_TYPE_APPLICATION)
+
+enum {
+  PROP_0,
+  PROP_BACKEND_DESCRIPTION,
+  PROP_MODEL_READY,
+  PROP_MODEL_PROBLEM,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+static void start_waiting_loads (FaApplication *self);
 
 FaApplication *
 fa_application_new (void)
@@ -65,13 +103,46 @@ fa_application_get_exit_status (FaApplication *self)
 /* Choosing a backend may initialise CUDA, which can take seconds, so it
  * runs in a worker thread and nothing waits for it; until it is known,
  * work runs on the CPU backend. */
+typedef struct
+{
+  FaBackend *backend;
+  char      *cuda_problem; /* why CUDA is not used, or NULL */
+  char      *unused_gpu;   /* a GPU there is but FLOWANCHOR_BACKEND=cpu leaves alone */
+} ProbeResult;
+
+static void
+probe_result_free (gpointer data)
+{
+  ProbeResult *probe = data;
+
+  g_clear_pointer (&probe->backend, fa_backend_unref);
+  g_free (probe->cuda_problem);
+  g_free (probe->unused_gpu);
+  g_free (probe);
+}
+
 static void
 probe_backend_thread (GTask        *task,
                       gpointer      source_object,
                       gpointer      task_data,
                       GCancellable *cancellable)
 {
-  g_task_return_pointer (task, fa_backend_new_default (), (GDestroyNotify) fa_backend_unref);
+  ProbeResult *probe = g_new0 (ProbeResult, 1);
+
+  probe->backend = fa_backend_new_default ();
+  if (fa_backend_get_device (probe->backend) != FA_DEVICE_CUDA)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autofree char *name = NULL;
+      guint64 total = 0;
+
+      /* the doctor's question, for the sentence the app shows */
+      if (fa_cuda_probe (0, &name, &total, &error))
+        probe->unused_gpu = g_steal_pointer (&name);
+      else
+        probe->cuda_problem = g_strdup (error->message);
+    }
+  g_task_return_pointer (task, probe, probe_result_free);
 }
 
 static void
@@ -80,19 +151,26 @@ probe_backend_cb (GObject      *object,
                   gpointer      user_data)
 {
   FaApplication *self = FA_APPLICATION (object);
-  FaBackend *backend;
+  ProbeResult *probe;
 
   g_assert (G_IS_TASK (result));
 
-  backend = g_task_propagate_pointer (G_TASK (result), NULL);
+  probe = g_task_propagate_pointer (G_TASK (result), NULL);
   g_free (self->backend_description);
-  self->backend_description = g_strdup (fa_backend_get_description (backend));
+  self->backend_description = g_strdup (fa_backend_get_description (probe->backend));
+  g_free (self->cuda_problem);
+  self->cuda_problem = g_steal_pointer (&probe->cuda_problem);
+  g_free (self->unused_gpu);
+  self->unused_gpu = g_steal_pointer (&probe->unused_gpu);
+  self->backend_probed = TRUE;
   g_info ("Compute backend: %s", self->backend_description);
   /* A CPU backend handed out meanwhile may be in use by a job: keep it. */
   if (self->backend == NULL)
-    self->backend = backend;
-  else
-    fa_backend_unref (backend);
+    self->backend = g_steal_pointer (&probe->backend);
+  probe_result_free (probe);
+
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_BACKEND_DESCRIPTION]);
+  start_waiting_loads (self);
 }
 
 static void
@@ -109,6 +187,8 @@ fa_application_probe_backend (FaApplication *self)
   g_task_run_in_thread (task, probe_backend_thread);
 }
 
+static void fa_application_model_init (FaApplication *self);
+
 static void
 fa_application_startup (GApplication *app)
 {
@@ -120,6 +200,7 @@ fa_application_startup (GApplication *app)
   gtk_window_set_default_icon_name (FA_APP_ID);
 
   _fa_application_actions_init (self);
+  fa_application_model_init (self);
 }
 
 /* ---- --screenshot: open, paint a mask if there is none, render, quit ---- */
@@ -286,16 +367,63 @@ fa_application_handle_local_options (GApplication *app,
   return -1;
 }
 
+static void fa_application_model_dispose (FaApplication *self);
+
+static void
+fa_application_dispose (GObject *object)
+{
+  FaApplication *self = FA_APPLICATION (object);
+
+  fa_application_model_dispose (self);
+
+  G_OBJECT_CLASS (fa_application_parent_class)->dispose (object);
+}
+
 static void
 fa_application_finalize (GObject *object)
 {
   FaApplication *self = FA_APPLICATION (object);
 
   g_clear_pointer (&self->backend_description, g_free);
+  g_clear_pointer (&self->cuda_problem, g_free);
+  g_clear_pointer (&self->unused_gpu, g_free);
+  g_clear_pointer (&self->model_report, fa_model_report_free);
+  g_clear_pointer (&self->model_problem, g_free);
+  g_clear_pointer (&self->model, fa_model_unref);
+  g_clear_pointer (&self->load_waiting, g_ptr_array_unref);
+  g_clear_pointer (&self->prompt_cache, fa_prompt_cache_free);
+  g_clear_pointer (&self->retired_prompt_caches, g_ptr_array_unref);
   g_clear_pointer (&self->screenshot_path, g_free);
   g_clear_pointer (&self->backend, fa_backend_unref);
 
   G_OBJECT_CLASS (fa_application_parent_class)->finalize (object);
+}
+
+static void
+fa_application_get_property (GObject    *object,
+                             guint       prop_id,
+                             GValue     *value,
+                             GParamSpec *pspec)
+{
+  FaApplication *self = FA_APPLICATION (object);
+
+  switch (prop_id)
+    {
+    case PROP_BACKEND_DESCRIPTION:
+      g_value_set_string (value, self->backend_description);
+      break;
+
+    case PROP_MODEL_READY:
+      g_value_set_boolean (value, self->model_ready);
+      break;
+
+    case PROP_MODEL_PROBLEM:
+      g_value_take_string (value, fa_application_dup_model_problem (self));
+      break;
+
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
 }
 
 static void
@@ -304,12 +432,27 @@ fa_application_class_init (FaApplicationClass *klass)
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
   GApplicationClass *app_class = G_APPLICATION_CLASS (klass);
 
+  object_class->dispose = fa_application_dispose;
   object_class->finalize = fa_application_finalize;
+  object_class->get_property = fa_application_get_property;
 
   app_class->startup = fa_application_startup;
   app_class->activate = fa_application_activate;
   app_class->open = fa_application_open;
   app_class->handle_local_options = fa_application_handle_local_options;
+
+  /* what the probe found, set once it has finished: a GPU problem may
+   * appear or go then */
+  properties[PROP_BACKEND_DESCRIPTION] =
+    g_param_spec_string ("backend-description", NULL, NULL, NULL,
+                         G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_MODEL_READY] =
+    g_param_spec_boolean ("model-ready", NULL, NULL, FALSE,
+                          G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_MODEL_PROBLEM] =
+    g_param_spec_string ("model-problem", NULL, NULL, NULL,
+                         G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 
 static const GOptionEntry option_entries[] = {
@@ -325,18 +468,554 @@ fa_application_init (FaApplication *self)
   g_application_set_option_context_parameter_string (G_APPLICATION (self), _("[FILE]"));
 }
 
-/* ---- placeholders for part 2's model handling ---- */
-char *fa_application_dup_model_problem (FaApplication *self) { (void) self; return g_strdup ("No model is set up."); }
-gboolean fa_application_get_model_ready (FaApplication *self) { (void) self; return FALSE; }
-char *fa_application_dup_gpu_problem (FaApplication *self) { (void) self; return NULL; }
-void fa_application_load_model_async (FaApplication *self, GCancellable *cancellable,
-                                      GAsyncReadyCallback callback, gpointer user_data)
+/* ---- the model, as the preferences name it ---- */
+
+/* The settings that say where the model is; the device the text encoder
+ * runs on changes what a load gives, not what a check finds. */
+static const char *const model_path_keys[] = {
+  "model-folder", "model-transformer-file", "model-text-encoder-file", "model-tokenizer-path",
+  "model-vae-file",
+};
+
+static gboolean
+is_model_path_key (const char *key)
 {
-  g_autoptr (GTask) task = g_task_new (self, cancellable, callback, user_data);
-  g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED, "not yet");
+  for (guint i = 0; i < G_N_ELEMENTS (model_path_keys); i++)
+    if (g_str_equal (key, model_path_keys[i]))
+      return TRUE;
+  return FALSE;
 }
-FaModel *fa_application_load_model_finish (FaApplication *self, GAsyncResult *result, GError **error)
-{ (void) self; return g_task_propagate_pointer (G_TASK (result), error); }
-FaPromptCache *fa_application_get_prompt_cache (FaApplication *self) { (void) self; return NULL; }
-gboolean fa_application_get_vae_tiling (FaApplication *self) { (void) self; return FALSE; }
-void fa_application_show_preferences (FaApplication *self, const char *page) { (void) self; (void) page; }
+
+static gboolean
+model_paths_are_empty (const FaModelPaths *paths)
+{
+  return paths->folder == NULL && paths->transformer == NULL && paths->text_encoder == NULL &&
+         paths->tokenizer == NULL && paths->vae == NULL;
+}
+
+static const char *
+part_display_name (FaModelPart part)
+{
+  switch (part)
+    {
+    case FA_MODEL_PART_TRANSFORMER:
+      return _("transformer");
+    case FA_MODEL_PART_TEXT_ENCODER:
+      return _("text encoder");
+    case FA_MODEL_PART_TOKENIZER:
+      return _("tokenizer");
+    case FA_MODEL_PART_VAE:
+      return _("VAE");
+    case FA_MODEL_N_PARTS:
+    default:
+      return "?";
+    }
+}
+
+static void
+set_model_state (FaApplication *self,
+                 gboolean       ready,
+                 char          *problem)
+{
+  gboolean ready_changed = ready != self->model_ready;
+  gboolean problem_changed = g_strcmp0 (problem, self->model_problem) != 0;
+
+  g_free (self->model_problem);
+  self->model_problem = problem;
+  self->model_ready = ready;
+  if (problem_changed)
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_MODEL_PROBLEM]);
+  if (ready_changed)
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_MODEL_READY]);
+}
+
+static void
+set_model_report (FaApplication *self,
+                  FaModelReport *report)
+{
+  g_clear_pointer (&self->model_report, fa_model_report_free);
+  self->model_report = report;
+  if (report->complete)
+    {
+      set_model_state (self, TRUE, NULL);
+      return;
+    }
+
+  g_autoptr (GString) missing = g_string_new (NULL);
+  for (int part = 0; part < FA_MODEL_N_PARTS; part++)
+    if (!report->parts[part].found)
+      g_string_append_printf (missing, "%s%s: %s", missing->len > 0 ? "; " : "",
+                              part_display_name (part), report->parts[part].problem);
+  /* Translators: %s lists the missing parts and what is wrong with each */
+  set_model_state (self, FALSE, g_strdup_printf (_("The model set up in Preferences is incomplete "
+                                                   "(%s). Choose the missing parts in Preferences."),
+                                                 missing->str));
+}
+
+typedef struct
+{
+  FaModelPaths paths;
+  guint        generation;
+} CheckData;
+
+static void
+check_data_free (gpointer data)
+{
+  CheckData *check = data;
+
+  fa_model_paths_clear (&check->paths);
+  g_free (check);
+}
+
+static void
+model_check_thread (GTask        *task,
+                    gpointer      source_object,
+                    gpointer      task_data,
+                    GCancellable *cancellable)
+{
+  CheckData *check = task_data;
+
+  g_task_return_pointer (task, fa_model_check (&check->paths, cancellable),
+                         (GDestroyNotify) fa_model_report_free);
+}
+
+static void
+model_check_done (GObject      *object,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  FaApplication *self = FA_APPLICATION (object);
+  CheckData *check = g_task_get_task_data (G_TASK (result));
+  FaModelReport *report = g_task_propagate_pointer (G_TASK (result), NULL);
+
+  /* the settings changed since: a newer check will answer */
+  if (check->generation != self->check_generation)
+    {
+      g_clear_pointer (&report, fa_model_report_free);
+      return;
+    }
+  g_autofree char *text = fa_model_report_to_string (report);
+  g_debug ("model check:\n%s", text);
+  set_model_report (self, report);
+}
+
+static gboolean
+start_model_check (gpointer data)
+{
+  FaApplication *self = data;
+  CheckData *check = g_new0 (CheckData, 1);
+
+  self->check_source = 0;
+  if (self->check_cancellable != NULL)
+    g_cancellable_cancel (self->check_cancellable);
+  g_clear_object (&self->check_cancellable);
+
+  fa_model_paths_init_from_settings (&check->paths, self->settings);
+  check->generation = self->check_generation;
+  if (model_paths_are_empty (&check->paths))
+    {
+      check_data_free (check);
+      g_clear_pointer (&self->model_report, fa_model_report_free);
+      set_model_state (self, FALSE, g_strdup (_("No model is set up: choose the Wan2.1 folder in Preferences.")));
+      return G_SOURCE_REMOVE;
+    }
+
+  self->check_cancellable = g_cancellable_new ();
+  g_autoptr (GTask) task = g_task_new (self, self->check_cancellable, model_check_done, NULL);
+  g_task_set_source_tag (task, start_model_check);
+  /* the report comes back even when cancelled: model_check_done drops it */
+  g_task_set_check_cancellable (task, FALSE);
+  g_task_set_task_data (task, check, check_data_free);
+  g_task_run_in_thread (task, model_check_thread);
+  return G_SOURCE_REMOVE;
+}
+
+/* Several keys may change at once (a reset, a delayed apply): one check
+ * for all. The state turns "not ready" at once, so that nobody takes the
+ * previous answer for the new settings. */
+static void
+queue_model_check (FaApplication *self)
+{
+  g_clear_pointer (&self->model_report, fa_model_report_free);
+  set_model_state (self, FALSE, g_strdup (_("The model is being checked…")));
+  if (self->check_source == 0)
+    self->check_source = g_idle_add (start_model_check, self);
+}
+
+static void
+retire_prompt_cache (FaApplication *self)
+{
+  if (self->prompt_cache != NULL)
+    g_ptr_array_add (self->retired_prompt_caches, g_steal_pointer (&self->prompt_cache));
+}
+
+static void
+settings_changed (GSettings     *settings,
+                  const char    *key,
+                  FaApplication *self)
+{
+  gboolean paths = is_model_path_key (key);
+
+  if (paths || g_str_equal (key, "text-encoder-device"))
+    {
+      /* jobs keep their reference; the next load reads the new settings */
+      self->model_generation++;
+      g_clear_pointer (&self->model, fa_model_unref);
+      if (paths)
+        {
+          self->check_generation++;
+          queue_model_check (self);
+        }
+    }
+  else if (g_str_has_prefix (key, "embedding-cache-"))
+    retire_prompt_cache (self);
+}
+
+static void
+fa_application_model_init (FaApplication *self)
+{
+  if (self->settings != NULL)
+    return;
+
+  self->settings = g_settings_new (FA_APP_ID);
+  self->load_waiting = g_ptr_array_new_with_free_func (g_object_unref);
+  self->retired_prompt_caches = g_ptr_array_new_with_free_func ((GDestroyNotify) fa_prompt_cache_free);
+  g_signal_connect (self->settings, "changed", G_CALLBACK (settings_changed), self);
+  queue_model_check (self);
+}
+
+static void
+fa_application_model_dispose (FaApplication *self)
+{
+  if (self->check_cancellable != NULL)
+    g_cancellable_cancel (self->check_cancellable);
+  g_clear_object (&self->check_cancellable);
+  g_clear_handle_id (&self->check_source, g_source_remove);
+  if (self->settings != NULL)
+    g_signal_handlers_disconnect_by_func (self->settings, settings_changed, self);
+  g_clear_object (&self->settings);
+  g_clear_weak_pointer (&self->preferences);
+}
+
+char *
+fa_application_dup_model_problem (FaApplication *self)
+{
+  g_return_val_if_fail (FA_IS_APPLICATION (self), NULL);
+
+  fa_application_model_init (self);
+  return g_strdup (self->model_problem);
+}
+
+gboolean
+fa_application_get_model_ready (FaApplication *self)
+{
+  g_return_val_if_fail (FA_IS_APPLICATION (self), FALSE);
+
+  return self->model_ready;
+}
+
+char *
+fa_application_dup_gpu_problem (FaApplication *self)
+{
+  g_return_val_if_fail (FA_IS_APPLICATION (self), NULL);
+
+  /* unknown until the probe ends ("backend-description" tells when) */
+  fa_application_probe_backend (self);
+  if (!self->backend_probed)
+    return NULL;
+  FaBackend *backend = fa_application_get_backend (self);
+  if (fa_backend_get_device (backend) == FA_DEVICE_CUDA)
+    return NULL;
+
+  if (self->unused_gpu != NULL)
+    /* Translators: %s is the name of a GPU */
+    return g_strdup_printf (_("Editing needs an NVIDIA GPU with CUDA; FLOWANCHOR_BACKEND=cpu keeps "
+                              "this run off the %s. Small test models still run on the CPU."),
+                            self->unused_gpu);
+  /* Translators: %s is why no GPU can be used, in English (from the engine) */
+  return g_strdup_printf (_("Editing needs an NVIDIA GPU with CUDA; this computer has none (%s). "
+                            "Small test models still run on the CPU."),
+                          self->cuda_problem != NULL ? self->cuda_problem
+                                                     : "the work started on the CPU before the GPU was found");
+}
+
+/* ---- loading the model: once, shared by every caller until the
+ * settings change ---- */
+
+struct _ModelLoad
+{
+  guint      generation;
+  GPtrArray *tasks; /* GTask*: the callers waiting for it */
+};
+
+typedef struct
+{
+  FaModelPaths paths;
+  FaBackend   *backend;
+  FaBackend   *text_backend; /* NULL: the same */
+} LoadData;
+
+static void
+load_data_free (gpointer data)
+{
+  LoadData *load = data;
+
+  fa_model_paths_clear (&load->paths);
+  g_clear_pointer (&load->backend, fa_backend_unref);
+  g_clear_pointer (&load->text_backend, fa_backend_unref);
+  g_free (load);
+}
+
+static void
+load_thread (GTask        *task,
+             gpointer      source_object,
+             gpointer      task_data,
+             GCancellable *cancellable)
+{
+  LoadData *load = task_data;
+  GError *error = NULL;
+  FaModel *model = fa_model_load_paths (&load->paths, load->backend, load->text_backend, &error);
+
+  if (model == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, model, (GDestroyNotify) fa_model_unref);
+}
+
+/* A caller's task, which may give up (its cancellable) before the shared
+ * load ends. */
+typedef struct
+{
+  GSource *cancel_source;
+} LoadRequest;
+
+static void
+load_request_free (gpointer data)
+{
+  LoadRequest *request = data;
+
+  if (request->cancel_source != NULL)
+    {
+      g_source_destroy (request->cancel_source);
+      g_source_unref (request->cancel_source);
+    }
+  g_free (request);
+}
+
+static void start_model_load (FaApplication *self, GPtrArray *tasks);
+
+static void
+model_load_done (GObject      *object,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  FaApplication *self = FA_APPLICATION (object);
+  ModelLoad *load = self->model_load;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (FaModel) model = g_task_propagate_pointer (G_TASK (result), &error);
+
+  self->model_load = NULL;
+  if (load->generation != self->model_generation)
+    {
+      /* loaded for settings that are gone: load again for the waiting callers */
+      g_clear_pointer (&model, fa_model_unref);
+      start_model_load (self, load->tasks);
+      g_free (load);
+      return;
+    }
+
+  if (model != NULL)
+    {
+      g_clear_pointer (&self->model, fa_model_unref);
+      self->model = fa_model_ref (model);
+    }
+  for (guint i = 0; i < load->tasks->len; i++)
+    {
+      GTask *task = load->tasks->pdata[i];
+      if (model != NULL)
+        g_task_return_pointer (task, fa_model_ref (model), (GDestroyNotify) fa_model_unref);
+      else
+        g_task_return_error (task, g_error_copy (error));
+    }
+  g_ptr_array_unref (load->tasks);
+  g_free (load);
+}
+
+/* Takes @tasks (a GPtrArray of GTask*, owning them). */
+static void
+start_model_load (FaApplication *self,
+                  GPtrArray     *tasks)
+{
+  LoadData *data = g_new0 (LoadData, 1);
+  g_autofree char *device = g_settings_get_string (self->settings, "text-encoder-device");
+
+  fa_model_paths_init_from_settings (&data->paths, self->settings);
+  if (model_paths_are_empty (&data->paths))
+    {
+      load_data_free (data);
+      for (guint i = 0; i < tasks->len; i++)
+        g_task_return_new_error (tasks->pdata[i], G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "%s",
+                                 _("No model is set up: choose the Wan2.1 folder in Preferences."));
+      g_ptr_array_unref (tasks);
+      return;
+    }
+  data->backend = fa_backend_ref (fa_application_get_backend (self));
+  /* the CPU backend is the text encoder's place already when nothing else is used */
+  if (g_strcmp0 (device, "cpu") == 0 && fa_backend_get_device (data->backend) != FA_DEVICE_CPU)
+    data->text_backend = fa_backend_new_cpu ();
+
+  self->model_load = g_new0 (ModelLoad, 1);
+  self->model_load->generation = self->model_generation;
+  self->model_load->tasks = tasks;
+
+  g_autoptr (GTask) task = g_task_new (self, NULL, model_load_done, NULL);
+  g_task_set_source_tag (task, start_model_load);
+  g_task_set_task_data (task, data, load_data_free);
+  g_task_run_in_thread (task, load_thread);
+}
+
+static void
+enqueue_load (FaApplication *self,
+              GTask         *task)
+{
+  if (self->model != NULL)
+    {
+      g_task_return_pointer (task, fa_model_ref (self->model), (GDestroyNotify) fa_model_unref);
+      g_object_unref (task);
+      return;
+    }
+  /* one load at a time: a stale one starts over for its callers when it ends */
+  if (self->model_load != NULL)
+    {
+      g_ptr_array_add (self->model_load->tasks, task);
+      return;
+    }
+  GPtrArray *tasks = g_ptr_array_new_with_free_func (g_object_unref);
+  g_ptr_array_add (tasks, task);
+  start_model_load (self, tasks);
+}
+
+/* The probe has ended: the loads asked for before it can start. */
+static void
+start_waiting_loads (FaApplication *self)
+{
+  if (self->load_waiting == NULL)
+    return;
+  while (self->load_waiting->len > 0)
+    enqueue_load (self, g_ptr_array_steal_index (self->load_waiting, 0));
+}
+
+static gboolean
+load_request_cancelled (GCancellable *cancellable,
+                        gpointer      data)
+{
+  GTask *task = data;
+  FaApplication *self = g_task_get_source_object (task);
+  GPtrArray *lists[] = { self->load_waiting, self->model_load != NULL ? self->model_load->tasks : NULL };
+
+  for (guint l = 0; l < G_N_ELEMENTS (lists); l++)
+    {
+      guint index;
+      if (lists[l] == NULL || !g_ptr_array_find (lists[l], task, &index))
+        continue;
+      g_ptr_array_steal_index (lists[l], index);
+      g_task_return_error_if_cancelled (task);
+      g_object_unref (task);
+      break;
+    }
+  return G_SOURCE_REMOVE;
+}
+
+void
+fa_application_load_model_async (FaApplication       *self,
+                                 GCancellable        *cancellable,
+                                 GAsyncReadyCallback  callback,
+                                 gpointer             user_data)
+{
+  g_return_if_fail (FA_IS_APPLICATION (self));
+
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+  LoadRequest *request = g_new0 (LoadRequest, 1);
+
+  g_task_set_source_tag (task, fa_application_load_model_async);
+  g_task_set_task_data (task, request, load_request_free);
+  fa_application_model_init (self);
+  if (cancellable != NULL)
+    {
+      request->cancel_source = g_cancellable_source_new (cancellable);
+      /* the task outlives its source: load_request_free destroys it */
+      g_source_set_callback (request->cancel_source, G_SOURCE_FUNC (load_request_cancelled), task, NULL);
+      g_source_attach (request->cancel_source, g_task_get_context (task));
+    }
+
+  /* The model goes on the backend the probe picks: wait for it, rather
+   * than load a GPU's model on the CPU. */
+  fa_application_probe_backend (self);
+  if (!self->backend_probed)
+    {
+      g_ptr_array_add (self->load_waiting, task);
+      return;
+    }
+  enqueue_load (self, task);
+}
+
+FaModel *
+fa_application_load_model_finish (FaApplication  *self,
+                                  GAsyncResult   *result,
+                                  GError        **error)
+{
+  g_return_val_if_fail (FA_IS_APPLICATION (self), NULL);
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+FaPromptCache *
+fa_application_get_prompt_cache (FaApplication *self)
+{
+  g_return_val_if_fail (FA_IS_APPLICATION (self), NULL);
+
+  fa_application_model_init (self);
+  if (self->prompt_cache == NULL)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autofree char *folder = g_settings_get_string (self->settings, "embedding-cache-folder");
+      guint64 size_mb = (guint64) MAX (g_settings_get_int (self->settings, "embedding-cache-size-mb"), 1);
+
+      if (*folder == '\0')
+        {
+          g_free (folder);
+          folder = g_build_filename (g_get_user_cache_dir (), "flowanchor", "prompts", NULL);
+        }
+      self->prompt_cache = fa_prompt_cache_new (folder, size_mb << 20, &error);
+      if (self->prompt_cache == NULL)
+        /* prompts are then encoded every time: slower, never wrong */
+        g_message ("No prompt cache: %s", error->message);
+    }
+  return self->prompt_cache;
+}
+
+gboolean
+fa_application_get_vae_tiling (FaApplication *self)
+{
+  g_return_val_if_fail (FA_IS_APPLICATION (self), FALSE);
+
+  fa_application_model_init (self);
+  return g_settings_get_boolean (self->settings, "vae-tiling");
+}
+
+void
+fa_application_show_preferences (FaApplication *self,
+                                 const char    *page)
+{
+  g_return_if_fail (FA_IS_APPLICATION (self));
+
+  if (self->preferences == NULL)
+    {
+      GtkWindow *parent = gtk_application_get_active_window (GTK_APPLICATION (self));
+      g_set_weak_pointer (&self->preferences, GTK_WINDOW (fa_preferences_window_new (parent)));
+    }
+  if (page != NULL)
+    adw_preferences_window_set_visible_page_name (ADW_PREFERENCES_WINDOW (self->preferences), page);
+  gtk_window_present (self->preferences);
+}

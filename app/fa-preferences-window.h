@@ -22,4 +22,10 @@ FaPreferencesWindow *fa_preferences_window_new (GtkWindow *parent);
 const FaModelReport *fa_preferences_window_get_report (FaPreferencesWindow *self);
 gboolean             fa_preferences_window_get_checking (FaPreferencesWindow *self);
 
+/* The model the settings (io.github.flowanchor.Studio) name: the folder
+ * (FLOWANCHOR_MODEL_DIR when set, else "model-folder") and the single
+ * files; empty settings give NULL. What the window checks and what the
+ * application checks and loads. Clear @paths with fa_model_paths_clear. */
+void                 fa_model_paths_init_from_settings (FaModelPaths *paths, GSettings *settings);
+
 G_END_DECLS

@@ -29,6 +29,8 @@ G_BEGIN_DECLS
 int      fa_timeline_get_thumbnail_frame (FaTimeline *self, double x);
 /* Whether the progress band is shown. */
 gboolean fa_timeline_get_progress_visible (FaTimeline *self);
+/* The band's fraction (< 0 when hidden) and its label (may be NULL). */
+double   fa_timeline_get_progress (FaTimeline *self, const char **label);
 /* The mask strip's bar colour for @confidence in [0, 1]: red, amber, green. */
 void     fa_timeline_confidence_color (double confidence, gboolean dark, GdkRGBA *color);
 

@@ -362,6 +362,17 @@ fa_timeline_get_progress_visible (FaTimeline *self)
   return self->progress_fraction >= 0.0;
 }
 
+double
+fa_timeline_get_progress (FaTimeline  *self,
+                          const char **label)
+{
+  g_return_val_if_fail (FA_IS_TIMELINE (self), -1.0);
+
+  if (label != NULL)
+    *label = self->progress_label;
+  return self->progress_fraction;
+}
+
 /* ---- pointer ---- */
 
 /* The range edge within reach of @x: GRAB_IN, GRAB_OUT or GRAB_NONE. */

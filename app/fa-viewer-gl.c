@@ -1,8 +1,11 @@
 /* fa-viewer-gl.c: the viewer's OpenGL path: a GtkGLArea that draws the
  * current frame (an RGB8 texture) and its mask (an R8 texture) through a
  * fragment shader computing the look, the same picture as
- * fa_viewer_render_rgba. Textures are re-uploaded only when stale: the
- * frame when the playhead moves, the mask when it is painted.
+ * fa_viewer_render_rgba, and the result (a third texture, RGB8 at its own
+ * size, stretched over the same rectangle) right of the split. Textures
+ * are re-uploaded only when stale: the frame when the playhead moves, the
+ * mask when it is painted, the result when another of its frames, another
+ * result or a new live look is shown.
  *
  * The shaders are written once in the common subset of GLSL 1.50 (OpenGL
  * 3.2 core) and GLSL ES 3.00, and get the preamble of whichever API GDK
@@ -31,12 +34,13 @@ struct _FaViewerGl
   GLuint       program;
   GLuint       vao;
   GLuint       vbo;
-  GLuint       textures[2]; /* frame, mask */
+  GLuint       textures[3]; /* frame, mask, result */
   GLint        u_rect;
   GLint        u_viewport;
   GLint        u_look;
   GLint        u_tint;
   GLint        u_opacity;
+  GLint        u_split;
 
   /* The size the textures were allocated at (0: not yet). */
   int          tex_width;
@@ -45,6 +49,13 @@ struct _FaViewerGl
   gboolean     mask_stale;
   guint        frame_uploads;
   guint        mask_uploads;
+
+  /* What the result texture holds (NULL: nothing yet). */
+  const guint8 *result_pixels;
+  guint        result_serial;
+  int          result_width;
+  int          result_height;
+  guint        result_uploads;
 };
 
 static const char vertex_source[] =
@@ -60,13 +71,16 @@ static const char vertex_source[] =
 
 /* look: 0 tint, 1 outline, 2 hidden (FaMaskLook). The outline test reads
  * whole texels, as the CPU does; clamping the neighbours to the frame makes
- * the frame's border no edge, as there. */
+ * the frame's border no edge, as there. The result is never tinted: the
+ * mask belongs to the source. */
 static const char fragment_source[] =
   "uniform sampler2D frame_tex;\n"
   "uniform sampler2D mask_tex;\n"
+  "uniform sampler2D result_tex;\n"
   "uniform int look;\n"
   "uniform vec3 tint;\n"
   "uniform float opacity;\n"
+  "uniform float split;  /* the result from this uv.x on; > 1: nowhere */\n"
   "in vec2 uv;\n"
   "out vec4 out_color;\n"
   "bool inside_at (ivec2 p, ivec2 size) {\n"
@@ -74,6 +88,10 @@ static const char fragment_source[] =
   "  return texelFetch (mask_tex, p, 0).r * 255.0 >= 127.5;\n"
   "}\n"
   "void main () {\n"
+  "  if (uv.x >= split) {\n"
+  "    out_color = vec4 (texture (result_tex, uv).rgb, 1.0);\n"
+  "    return;\n"
+  "  }\n"
   "  vec3 rgb = texture (frame_tex, uv).rgb;\n"
   "  if (look == 0) {\n"
   "    rgb = mix (rgb, tint, texture (mask_tex, uv).r * opacity);\n"
@@ -173,9 +191,11 @@ build_program (FaViewerGl  *gl,
   gl->u_look = glGetUniformLocation (gl->program, "look");
   gl->u_tint = glGetUniformLocation (gl->program, "tint");
   gl->u_opacity = glGetUniformLocation (gl->program, "opacity");
+  gl->u_split = glGetUniformLocation (gl->program, "split");
   glUseProgram (gl->program);
   glUniform1i (glGetUniformLocation (gl->program, "frame_tex"), 0);
   glUniform1i (glGetUniformLocation (gl->program, "mask_tex"), 1);
+  glUniform1i (glGetUniformLocation (gl->program, "result_tex"), 2);
   glUseProgram (0);
 
   glGenVertexArrays (1, &gl->vao);
@@ -191,6 +211,8 @@ build_program (FaViewerGl  *gl,
   glGenTextures (G_N_ELEMENTS (gl->textures), gl->textures);
   gl->tex_width = gl->tex_height = 0;
   gl->frame_stale = gl->mask_stale = TRUE;
+  gl->result_pixels = NULL;
+  gl->result_width = gl->result_height = 0;
   return TRUE;
 }
 
@@ -291,6 +313,8 @@ on_area_unrealize (GtkGLArea  *area,
   memset (gl->textures, 0, sizeof gl->textures);
   gl->vbo = gl->vao = gl->program = 0;
   gl->tex_width = gl->tex_height = 0;
+  gl->result_pixels = NULL;
+  gl->result_width = gl->result_height = 0;
   gl->ready = FALSE;
 }
 
@@ -327,36 +351,17 @@ set_filter (GLuint texture,
   glTexParameteri (GL_TEXTURE_2D, GL_TEXTURE_MAG_FILTER, filter);
 }
 
-static gboolean
-on_area_render (GtkGLArea    *area,
-                GdkGLContext *context,
-                FaViewerGl   *gl)
+/* The frame and mask textures, where stale. */
+static void
+upload_source (FaViewerGl   *gl,
+               const guint8 *rgb,
+               const guint8 *alpha,
+               int           width,
+               int           height)
 {
-  int scale = gtk_widget_get_scale_factor (GTK_WIDGET (area));
-  int view_width = gtk_widget_get_width (GTK_WIDGET (area));
-  int view_height = gtk_widget_get_height (GTK_WIDGET (area));
-  FaViewerPlacement placement;
-  FaDocumentView view;
-  const guint8 *rgb = NULL;
-  const guint8 *alpha = NULL;
-  int width = 0;
-  int height = 0;
-  gboolean allocate;
+  gboolean allocate = width != gl->tex_width || height != gl->tex_height;
   static const guint8 empty = 0;
 
-  glViewport (0, 0, view_width * scale, view_height * scale);
-  glClearColor (FA_VIEWER_BACKGROUND_R, FA_VIEWER_BACKGROUND_G, FA_VIEWER_BACKGROUND_B, 1.0f);
-  glClear (GL_COLOR_BUFFER_BIT);
-
-  if (!gl->ready || view_width <= 0 || view_height <= 0
-      || !fa_viewer_peek_current (gl->viewer, &rgb, &alpha, &width, &height)
-      || !fa_viewer_get_placement (gl->viewer, &placement))
-    return TRUE;
-
-  fa_document_get_view (fa_viewer_get_document (gl->viewer), &view);
-
-  glPixelStorei (GL_UNPACK_ALIGNMENT, 1);
-  allocate = width != gl->tex_width || height != gl->tex_height;
   if (allocate || gl->frame_stale)
     {
       upload (gl->textures[0], GL_TEXTURE0, allocate, GL_RGB8, GL_RGB, width, height, rgb);
@@ -375,11 +380,73 @@ on_area_render (GtkGLArea    *area,
   gl->tex_width = width;
   gl->tex_height = height;
   gl->frame_stale = gl->mask_stale = FALSE;
+}
+
+static gboolean
+on_area_render (GtkGLArea    *area,
+                GdkGLContext *context,
+                FaViewerGl   *gl)
+{
+  int scale = gtk_widget_get_scale_factor (GTK_WIDGET (area));
+  int view_width = gtk_widget_get_width (GTK_WIDGET (area));
+  int view_height = gtk_widget_get_height (GTK_WIDGET (area));
+  FaViewerPlacement placement;
+  FaDocumentView view;
+  const guint8 *rgb = NULL;
+  const guint8 *alpha = NULL;
+  const guint8 *result = NULL;
+  int width = 0;
+  int height = 0;
+  int result_width = 0;
+  int result_height = 0;
+  guint result_serial = 0;
+  double split;
+  GLint filter;
+
+  glViewport (0, 0, view_width * scale, view_height * scale);
+  glClearColor (FA_VIEWER_BACKGROUND_R, FA_VIEWER_BACKGROUND_G, FA_VIEWER_BACKGROUND_B, 1.0f);
+  glClear (GL_COLOR_BUFFER_BIT);
+
+  if (!gl->ready || view_width <= 0 || view_height <= 0
+      || !fa_viewer_peek_current (gl->viewer, &rgb, &alpha, &width, &height)
+      || !fa_viewer_get_placement (gl->viewer, &placement))
+    return TRUE;
+
+  fa_document_get_view (fa_viewer_get_document (gl->viewer), &view);
+  split = fa_viewer_get_result_start (gl->viewer);
+  if (split <= 1.0)
+    result = fa_viewer_peek_result (gl->viewer, &result_width, &result_height, &result_serial);
+  if (result == NULL)
+    split = FA_VIEWER_RESULT_NOWHERE;
+
+  glPixelStorei (GL_UNPACK_ALIGNMENT, 1);
+  /* The source under a result covering the whole frame is not drawn: it
+   * waits, stale, until it shows (playing through a result uploads only
+   * the result's frames). */
+  if (split > 0.0 || width != gl->tex_width || height != gl->tex_height)
+    upload_source (gl, rgb, alpha, width, height);
+  if (result != NULL
+      && (result != gl->result_pixels || result_serial != gl->result_serial
+          || result_width != gl->result_width || result_height != gl->result_height))
+    {
+      upload (gl->textures[2], GL_TEXTURE2,
+              result_width != gl->result_width || result_height != gl->result_height,
+              GL_RGB8, GL_RGB, result_width, result_height, result);
+      gl->result_pixels = result;
+      gl->result_serial = result_serial;
+      gl->result_width = result_width;
+      gl->result_height = result_height;
+      gl->result_uploads++;
+    }
 
   /* Working pixels shown larger than screen pixels stay sharp squares, as
-   * a user zooms in to see exactly which pixels a mask covers. */
-  set_filter (gl->textures[0], GL_TEXTURE0, placement.scale * scale > 1.0 ? GL_NEAREST : GL_LINEAR);
-  set_filter (gl->textures[1], GL_TEXTURE1, placement.scale * scale > 1.0 ? GL_NEAREST : GL_LINEAR);
+   * a user zooms in to see exactly which pixels a mask covers; the result
+   * follows the frame, so that both sides of a split look alike. */
+  filter = placement.scale * scale > 1.0 ? GL_NEAREST : GL_LINEAR;
+  set_filter (gl->textures[0], GL_TEXTURE0, filter);
+  set_filter (gl->textures[1], GL_TEXTURE1, filter);
+  if (result != NULL)
+    set_filter (gl->textures[2], GL_TEXTURE2, filter);
 
   glUseProgram (gl->program);
   glUniform4f (gl->u_rect, placement.x, placement.y,
@@ -389,6 +456,7 @@ on_area_render (GtkGLArea    *area,
   glUniform3f (gl->u_tint, ((view.tint_rgb >> 16) & 0xff) / 255.0f, ((view.tint_rgb >> 8) & 0xff) / 255.0f,
                (view.tint_rgb & 0xff) / 255.0f);
   glUniform1f (gl->u_opacity, CLAMP (view.opacity, 0.0, 1.0));
+  glUniform1f (gl->u_split, (float) split);
   glBindVertexArray (gl->vao);
   glDrawArrays (GL_TRIANGLE_STRIP, 0, 4);
   glBindVertexArray (0);
@@ -396,6 +464,8 @@ on_area_render (GtkGLArea    *area,
   glActiveTexture (GL_TEXTURE0);
   glBindTexture (GL_TEXTURE_2D, 0);
   glActiveTexture (GL_TEXTURE1);
+  glBindTexture (GL_TEXTURE_2D, 0);
+  glActiveTexture (GL_TEXTURE2);
   glBindTexture (GL_TEXTURE_2D, 0);
   glActiveTexture (GL_TEXTURE0);
 
@@ -462,6 +532,7 @@ void
 fa_viewer_gl_reset (FaViewerGl *gl)
 {
   gl->tex_width = gl->tex_height = 0;
+  gl->result_pixels = NULL;
   fa_viewer_gl_invalidate (gl, TRUE, TRUE);
 }
 
@@ -483,4 +554,10 @@ fa_viewer_gl_get_upload_counts (FaViewerGl *gl,
 {
   *frames = gl->frame_uploads;
   *masks = gl->mask_uploads;
+}
+
+guint
+fa_viewer_gl_get_result_uploads (FaViewerGl *gl)
+{
+  return gl->result_uploads;
 }

@@ -50,6 +50,26 @@ gboolean fa_viewer_peek_current (FaViewer      *self,
                                  int           *width,
                                  int           *height);
 
+/* ---- results and compare ---- */
+
+/* What the result side shows at the current frame: the live look, else
+ * the current result's frame there (its own size); NULL when neither.
+ * @serial (may be NULL) changes whenever the pixels behind a pointer may
+ * have changed (a result loaded or replaced, a new live look): a path
+ * uploads again only when the pointer or the serial differs. */
+const guint8 *fa_viewer_peek_result (FaViewer *self, int *width, int *height, guint *serial);
+
+/* From where across the frame the result shows now, as a share of its
+ * width: 0 (over the whole frame), the split position, or
+ * FA_VIEWER_RESULT_NOWHERE (no result at this frame, or the source mode).
+ * A frame point x shows the result when x ≥ start · width. */
+#define FA_VIEWER_RESULT_NOWHERE 2.0
+double        fa_viewer_get_result_start (FaViewer *self);
+
+/* How many times the result picture was uploaded (GL) or made into a
+ * texture (CPU) on the path in use. */
+guint         fa_viewer_get_result_uploads (FaViewer *self);
+
 /* ---- the OpenGL path (fa-viewer-gl.c) ---- */
 
 typedef struct _FaViewerGl FaViewerGl;
@@ -72,6 +92,7 @@ void        fa_viewer_gl_free (FaViewerGl *gl);
 
 /* How many times each texture was uploaded. */
 void        fa_viewer_gl_get_upload_counts (FaViewerGl *gl, guint *frames, guint *masks);
+guint       fa_viewer_gl_get_result_uploads (FaViewerGl *gl);
 
 /* The same for a viewer (tests): FALSE when it does not draw with GL. */
 gboolean    fa_viewer_get_gl_upload_counts (FaViewer *self, guint *frames, guint *masks);

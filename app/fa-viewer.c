@@ -1,11 +1,14 @@
 /* fa-viewer.c: the frame viewer: the current working frame with its mask,
- * fit or zoomed and panned, and the pointer tools that paint the mask.
+ * fit or zoomed and panned, and the pointer tools that paint the mask; the
+ * current result (or a running job's live look) in place of the source,
+ * or beside it (split), for comparing.
  *
  * The picture comes from a GtkGLArea child (fa-viewer-gl.c) when one gets
- * a usable context, else from a texture composed on the CPU
- * (fa-viewer-render.c) and drawn here. Either way the overlays (the box
- * being dragged, the brush ring) are drawn here over it, so both paths
- * share them.
+ * a usable context, else from textures drawn here: the source with its
+ * mask composed on the CPU (fa-viewer-render.c) and the result, each
+ * clipped to its side of the split. Either way the overlays (the box being
+ * dragged, the brush ring, the split's divider) are drawn here over it, so
+ * both paths share them.
  * SPDX-License-Identifier: GPL-3.0-or-later */
 
 #define G_LOG_DOMAIN "fa-viewer"
@@ -14,6 +17,9 @@
 
 #include <math.h>
 
+#include <glib/gi18n.h>
+
+#include "fa-document-edit.h"
 #include "fa-viewer-private.h"
 
 /* Zoom limits, in view pixels per working pixel, as the document keeps
@@ -29,11 +35,15 @@
 /* A plain wheel notch pans a zoomed view by this many widget pixels. */
 #define WHEEL_PAN_STEP 48.0
 
+/* A press this close to the split's divider (widget pixels) drags it. */
+#define DIVIDER_GRAB 8.0
+
 typedef enum {
   DRAG_NONE,
   DRAG_STROKE,
   DRAG_BOX,
   DRAG_PAN,
+  DRAG_DIVIDER,
 } DragMode;
 
 struct _FaViewer
@@ -44,6 +54,20 @@ struct _FaViewer
   gulong       masks_changed_id;
   gulong       view_changed_id;
   gulong       current_frame_id;
+  gulong       results_changed_id;
+  gulong       current_result_id;
+
+  FaViewerShow show;
+  FaViewerShow show_before_source; /* where the B key goes back to */
+  double       split_position;
+
+  /* The running job's live look (owned), shown in place of the result. */
+  guint8      *live_rgb;
+  int          live_width;
+  int          live_height;
+  /* Bumped whenever the result's pixels may change under the same
+   * pointer: the paths compare it to decide on an upload. */
+  guint        result_serial;
 
   FaViewerGl  *gl;            /* NULL on the paintable path */
   const char  *renderer_name;
@@ -54,6 +78,14 @@ struct _FaViewer
   FaMaskLook   texture_look;
   guint32      texture_tint;
   double       texture_opacity;
+  /* …and its result picture, with what it was made from. */
+  GdkTexture  *result_texture;
+  const guint8 *result_texture_pixels;
+  guint        result_texture_serial;
+  guint        result_texture_count;
+
+  const char  *cursor_name;
+  const char  *description;   /* the accessible one set last */
 
   /* The pointer, in widget coordinates, for the brush ring. */
   double       pointer_x;
@@ -73,13 +105,21 @@ struct _FaViewer
   double       box_y0;
   double       box_x1;
   double       box_y1;
+  double       divider_offset; /* widget: the press point from the divider */
 };
 
 G_DEFINE_FINAL_TYPE (FaViewer, fa_viewer, GTK_TYPE_WIDGET)
 
+G_DEFINE_ENUM_TYPE (FaViewerShow, fa_viewer_show,
+                    G_DEFINE_ENUM_VALUE (FA_VIEWER_SHOW_RESULT, "result"),
+                    G_DEFINE_ENUM_VALUE (FA_VIEWER_SHOW_SOURCE, "source"),
+                    G_DEFINE_ENUM_VALUE (FA_VIEWER_SHOW_SPLIT, "split"))
+
 enum {
   PROP_0,
   PROP_DOCUMENT,
+  PROP_SHOW,
+  PROP_SPLIT_POSITION,
   N_PROPS
 };
 
@@ -237,6 +277,106 @@ fa_viewer_get_gl_upload_counts (FaViewer *self,
   return TRUE;
 }
 
+/* ---- what shows where ---- */
+
+const guint8 *
+fa_viewer_peek_result (FaViewer *self,
+                       int      *width,
+                       int      *height,
+                       guint    *serial)
+{
+  const guint8 *rgb = NULL;
+  int w = 0;
+  int h = 0;
+
+  if (serial != NULL)
+    *serial = self->result_serial;
+  if (self->document != NULL && fa_document_get_n_frames (self->document) > 0)
+    {
+      if (self->live_rgb != NULL)
+        {
+          rgb = self->live_rgb;
+          w = self->live_width;
+          h = self->live_height;
+        }
+      else
+        rgb = fa_document_get_result_frame (self->document, fa_document_get_current_frame (self->document),
+                                            &w, &h);
+    }
+  if (rgb == NULL || w <= 0 || h <= 0)
+    {
+      rgb = NULL;
+      w = h = 0;
+    }
+  if (width != NULL)
+    *width = w;
+  if (height != NULL)
+    *height = h;
+  return rgb;
+}
+
+double
+fa_viewer_get_result_start (FaViewer *self)
+{
+  if (self->show == FA_VIEWER_SHOW_SOURCE || fa_viewer_peek_result (self, NULL, NULL, NULL) == NULL)
+    return FA_VIEWER_RESULT_NOWHERE;
+  return self->show == FA_VIEWER_SHOW_SPLIT ? self->split_position : 0.0;
+}
+
+/* The divider shows, and can be dragged, only where there is something to
+ * compare: elsewhere the whole frame is the source and paints as ever. */
+static gboolean
+get_divider (FaViewer          *self,
+             FaViewerPlacement *placement,
+             double            *divider_x)
+{
+  if (self->show != FA_VIEWER_SHOW_SPLIT || fa_viewer_peek_result (self, NULL, NULL, NULL) == NULL
+      || !fa_viewer_get_placement (self, placement))
+    return FALSE;
+  *divider_x = placement->x + self->split_position * fa_document_get_width (self->document) * placement->scale;
+  return TRUE;
+}
+
+static gboolean
+is_on_divider (FaViewer *self,
+               double    widget_x,
+               double    widget_y)
+{
+  FaViewerPlacement placement;
+  double divider_x;
+
+  return get_divider (self, &placement, &divider_x)
+         && fabs (widget_x - divider_x) <= DIVIDER_GRAB
+         && widget_y >= placement.y
+         && widget_y < placement.y + fa_document_get_height (self->document) * placement.scale;
+}
+
+gboolean
+fa_viewer_shows_result_at (FaViewer *self,
+                           double    widget_x,
+                           double    widget_y)
+{
+  double frame_x;
+  double start;
+
+  g_return_val_if_fail (FA_IS_VIEWER (self), FALSE);
+
+  if (!fa_viewer_widget_to_frame (self, widget_x, widget_y, &frame_x, NULL))
+    return FALSE;
+  start = fa_viewer_get_result_start (self);
+  return start <= 1.0 && frame_x >= start * fa_document_get_width (self->document);
+}
+
+guint
+fa_viewer_get_result_uploads (FaViewer *self)
+{
+  g_return_val_if_fail (FA_IS_VIEWER (self), 0);
+
+  if (self->gl != NULL && g_strcmp0 (self->renderer_name, "gl") == 0)
+    return fa_viewer_gl_get_result_uploads (self->gl);
+  return self->result_texture_count;
+}
+
 /* ---- zoom and pan ---- */
 
 static void
@@ -329,6 +469,15 @@ invalidate (FaViewer *self,
   gtk_widget_queue_draw (GTK_WIDGET (self));
 }
 
+/* The result side changed: another result, one loaded, a live look, a
+ * mode or split. */
+static void
+invalidate_result (FaViewer *self)
+{
+  self->result_serial++;
+  invalidate (self, FALSE, FALSE);
+}
+
 static void
 update_cursor (FaViewer *self)
 {
@@ -338,7 +487,36 @@ update_cursor (FaViewer *self)
     name = "grabbing";
   else if (self->space_held)
     name = "grab";
-  gtk_widget_set_cursor_from_name (GTK_WIDGET (self), name);
+  else if (self->drag == DRAG_DIVIDER
+           || (self->drag == DRAG_NONE && self->pointer_inside
+               && is_on_divider (self, self->pointer_x, self->pointer_y)))
+    name = "col-resize";
+  /* Set on change only: the pointer moves often. */
+  if (name != self->cursor_name)
+    {
+      self->cursor_name = name;
+      gtk_widget_set_cursor_from_name (GTK_WIDGET (self), name);
+    }
+}
+
+/* What a screen reader says the picture is. */
+static void
+update_description (FaViewer *self)
+{
+  const char *description;
+  double start = fa_viewer_get_result_start (self);
+
+  if (start > 1.0)
+    description = _("The source frame");
+  else if (start > 0.0)
+    description = self->live_rgb != NULL ? _("The source left of the divider, the running edit right of it")
+                                         : _("The source left of the divider, the result right of it");
+  else
+    description = self->live_rgb != NULL ? _("The running edit") : _("The edit result");
+  if (description == self->description)
+    return;
+  self->description = description;
+  gtk_accessible_update_property (GTK_ACCESSIBLE (self), GTK_ACCESSIBLE_PROPERTY_DESCRIPTION, description, -1);
 }
 
 /* The CPU picture, composed again only when its frame, its mask or the
@@ -375,6 +553,88 @@ ensure_texture (FaViewer *self)
   return self->texture;
 }
 
+/* The CPU path's result picture, made again only when another result
+ * frame or live look shows. */
+static GdkTexture *
+ensure_result_texture (FaViewer *self)
+{
+  const guint8 *pixels;
+  int width;
+  int height;
+  guint serial;
+  g_autoptr (GBytes) bytes = NULL;
+
+  pixels = fa_viewer_peek_result (self, &width, &height, &serial);
+  if (pixels == NULL)
+    return NULL;
+  if (self->result_texture != NULL && pixels == self->result_texture_pixels
+      && serial == self->result_texture_serial
+      && width == gdk_texture_get_width (self->result_texture)
+      && height == gdk_texture_get_height (self->result_texture))
+    return self->result_texture;
+
+  /* Copied: the document may drop its frames before the texture goes. */
+  bytes = g_bytes_new (pixels, (gsize) width * height * 3);
+  g_clear_object (&self->result_texture);
+  self->result_texture = gdk_memory_texture_new (width, height, GDK_MEMORY_R8G8B8, bytes, (gsize) width * 3);
+  self->result_texture_pixels = pixels;
+  self->result_texture_serial = serial;
+  self->result_texture_count++;
+  return self->result_texture;
+}
+
+/* The CPU path's picture: the source with its mask left of where the
+ * result starts, the result stretched over the frame's rectangle right of
+ * it, each clipped to its side. */
+static void
+append_picture (FaViewer    *self,
+                GtkSnapshot *snapshot)
+{
+  FaViewerPlacement placement;
+  graphene_rect_t rect;
+  GdkTexture *result = NULL;
+  double start = fa_viewer_get_result_start (self);
+  gboolean source_shows;
+  gboolean result_shows;
+
+  if (!fa_viewer_get_placement (self, &placement))
+    return;
+  rect = GRAPHENE_RECT_INIT (placement.x, placement.y,
+                             fa_document_get_width (self->document) * placement.scale,
+                             fa_document_get_height (self->document) * placement.scale);
+  if (start < 1.0)
+    result = ensure_result_texture (self);
+  result_shows = result != NULL;
+  source_shows = !result_shows || start > 0.0;
+
+  /* GTK 4.8 has no way to ask for nearest-neighbour scaling of a
+   * texture (gtk_snapshot_append_scaled_texture is 4.10), so zoomed
+   * in pixels blur here; the GL path keeps them sharp. */
+  if (source_shows)
+    {
+      GdkTexture *texture = ensure_texture (self);
+
+      if (result_shows)
+        gtk_snapshot_push_clip (snapshot, &GRAPHENE_RECT_INIT (rect.origin.x, rect.origin.y,
+                                                               rect.size.width * start, rect.size.height));
+      if (texture != NULL)
+        gtk_snapshot_append_texture (snapshot, texture, &rect);
+      if (result_shows)
+        gtk_snapshot_pop (snapshot);
+    }
+  if (result_shows)
+    {
+      if (source_shows)
+        gtk_snapshot_push_clip (snapshot, &GRAPHENE_RECT_INIT (rect.origin.x + rect.size.width * start,
+                                                               rect.origin.y,
+                                                               rect.size.width * (1.0 - start),
+                                                               rect.size.height));
+      gtk_snapshot_append_texture (snapshot, result, &rect);
+      if (source_shows)
+        gtk_snapshot_pop (snapshot);
+    }
+}
+
 static void
 append_ring (GtkSnapshot *snapshot,
              double       x,
@@ -391,6 +651,39 @@ append_ring (GtkSnapshot *snapshot,
   gtk_snapshot_append_border (snapshot, &ring, widths, colors);
 }
 
+/* The split's divider: a light line edged in dark over the frame's height,
+ * and a grip in the middle of the part in view. */
+static void
+append_divider (FaViewer                *self,
+                GtkSnapshot             *snapshot,
+                const FaViewerPlacement *placement,
+                double                   divider_x)
+{
+  static const GdkRGBA dark = { 0, 0, 0, 0.6f };
+  static const GdkRGBA light = { 1, 1, 1, 0.95f };
+  const float widths[4] = { 1, 1, 1, 1 };
+  const GdkRGBA darks[4] = { dark, dark, dark, dark };
+  double top = MAX (placement->y, 0.0);
+  double bottom = MIN (placement->y + fa_document_get_height (self->document) * placement->scale,
+                       (double) gtk_widget_get_height (GTK_WIDGET (self)));
+  double middle;
+  GskRoundedRect grip;
+
+  if (bottom <= top)
+    return;
+  middle = (top + bottom) / 2;
+  gtk_snapshot_append_color (snapshot, &dark, &GRAPHENE_RECT_INIT (divider_x - 2, top, 4, bottom - top));
+  gtk_snapshot_append_color (snapshot, &light, &GRAPHENE_RECT_INIT (divider_x - 1, top, 2, bottom - top));
+
+  gsk_rounded_rect_init_from_rect (&grip, &GRAPHENE_RECT_INIT (divider_x - 6, middle - 18, 12, 36), 6);
+  gtk_snapshot_push_rounded_clip (snapshot, &grip);
+  gtk_snapshot_append_color (snapshot, &light, &grip.bounds);
+  gtk_snapshot_pop (snapshot);
+  gtk_snapshot_append_border (snapshot, &grip, widths, darks);
+  for (int i = -1; i <= 1; i++)
+    gtk_snapshot_append_color (snapshot, &dark, &GRAPHENE_RECT_INIT (divider_x - 3, middle + i * 5 - 0.5, 6, 1));
+}
+
 static void
 append_overlays (FaViewer    *self,
                  GtkSnapshot *snapshot)
@@ -400,10 +693,14 @@ append_overlays (FaViewer    *self,
   static const GdkRGBA light = { 1, 1, 1, 0.9f };
   FaDocumentView view;
   FaViewerPlacement placement;
+  double divider_x;
 
   if (!fa_viewer_get_placement (self, &placement))
     return;
   fa_document_get_view (self->document, &view);
+
+  if (get_divider (self, &placement, &divider_x))
+    append_divider (self, snapshot, &placement, divider_x);
 
   if (self->drag == DRAG_BOX)
     {
@@ -431,8 +728,10 @@ append_overlays (FaViewer    *self,
       gtk_snapshot_append_border (snapshot, &inner, widths, lights);
     }
 
+  /* Over the divider a press drags it: no ring promising paint there. */
   if (self->pointer_inside && view.tool != FA_MASK_TOOL_BOX
-      && self->drag != DRAG_PAN && !self->space_held)
+      && (self->drag == DRAG_NONE || self->drag == DRAG_STROKE) && !self->space_held
+      && !(self->drag == DRAG_NONE && is_on_divider (self, self->pointer_x, self->pointer_y)))
     {
       double radius = MAX (view.brush_radius * placement.scale, 2.0);
 
@@ -455,19 +754,9 @@ fa_viewer_snapshot (GtkWidget   *widget,
     {
       static const GdkRGBA background = { FA_VIEWER_BACKGROUND_R, FA_VIEWER_BACKGROUND_G,
                                           FA_VIEWER_BACKGROUND_B, 1 };
-      FaViewerPlacement placement;
-      GdkTexture *texture;
 
       gtk_snapshot_append_color (snapshot, &background, &GRAPHENE_RECT_INIT (0, 0, width, height));
-      texture = ensure_texture (self);
-      /* GTK 4.8 has no way to ask for nearest-neighbour scaling of a
-       * texture (gtk_snapshot_append_scaled_texture is 4.10), so zoomed
-       * in pixels blur here; the GL path keeps them sharp. */
-      if (texture != NULL && fa_viewer_get_placement (self, &placement))
-        gtk_snapshot_append_texture (snapshot, texture,
-                                     &GRAPHENE_RECT_INIT (placement.x, placement.y,
-                                                          gdk_texture_get_width (texture) * placement.scale,
-                                                          gdk_texture_get_height (texture) * placement.scale));
+      append_picture (self, snapshot);
     }
 
   if (self->document != NULL)
@@ -490,11 +779,27 @@ fa_viewer_pointer_down (FaViewer *self,
   g_return_if_fail (FA_IS_VIEWER (self));
 
   /* A press without a release (a lost grab) closes what it started. */
-  if (self->drag == DRAG_STROKE || self->drag == DRAG_BOX)
+  if (self->drag == DRAG_STROKE || self->drag == DRAG_BOX || self->drag == DRAG_DIVIDER)
     fa_viewer_pointer_up (self, self->last_x, self->last_y);
 
   self->pointer_x = widget_x;
   self->pointer_y = widget_y;
+  self->last_x = widget_x;
+  self->last_y = widget_y;
+
+  if (is_on_divider (self, widget_x, widget_y))
+    {
+      FaViewerPlacement placement;
+      double divider_x;
+
+      get_divider (self, &placement, &divider_x);
+      self->drag = DRAG_DIVIDER;
+      self->divider_offset = widget_x - divider_x;
+      update_cursor (self);
+      gtk_widget_queue_draw (GTK_WIDGET (self));
+      return;
+    }
+
   /* A stroke someone else has open (another view of the document) comes
    * first: the document takes one at a time. */
   if (self->document == NULL || fa_document_stroke_is_active (self->document))
@@ -503,8 +808,6 @@ fa_viewer_pointer_down (FaViewer *self,
   fa_viewer_widget_to_frame (self, widget_x, widget_y, &frame_x, &frame_y);
   fa_document_get_view (self->document, &view);
   frame = fa_document_get_current_frame (self->document);
-  self->last_x = widget_x;
-  self->last_y = widget_y;
 
   if (view.tool == FA_MASK_TOOL_BOX)
     {
@@ -565,12 +868,25 @@ fa_viewer_pointer_motion (FaViewer *self,
       self->box_y1 = frame_y;
       break;
 
+    case DRAG_DIVIDER:
+      {
+        FaViewerPlacement placement;
+
+        /* The divider keeps its distance from the hand: a grab beside it
+         * does not make it jump. */
+        if (fa_viewer_get_placement (self, &placement))
+          fa_viewer_set_split_position (self, (widget_x - self->divider_offset - placement.x)
+                                                / (fa_document_get_width (self->document) * placement.scale));
+      }
+      break;
+
     case DRAG_NONE:
     case DRAG_PAN:
     default:
       break;
     }
   /* The ring (and the box) follow the pointer. */
+  update_cursor (self);
   gtk_widget_queue_draw (GTK_WIDGET (self));
 }
 
@@ -583,11 +899,12 @@ fa_viewer_pointer_up (FaViewer *self,
 
   g_return_if_fail (FA_IS_VIEWER (self));
 
-  if (self->drag == DRAG_STROKE || self->drag == DRAG_BOX)
+  if (self->drag == DRAG_STROKE || self->drag == DRAG_BOX || self->drag == DRAG_DIVIDER)
     fa_viewer_pointer_motion (self, widget_x, widget_y);
 
   drag = self->drag;
   self->drag = DRAG_NONE;
+  update_cursor (self);
   if (self->document == NULL)
     return;
 
@@ -603,7 +920,7 @@ fa_viewer_pointer_up (FaViewer *self,
 static void
 finish_drag (FaViewer *self)
 {
-  if (self->drag == DRAG_STROKE || self->drag == DRAG_BOX)
+  if (self->drag == DRAG_STROKE || self->drag == DRAG_BOX || self->drag == DRAG_DIVIDER)
     fa_viewer_pointer_up (self, self->last_x, self->last_y);
   self->drag = DRAG_NONE;
 }
@@ -702,6 +1019,7 @@ motion_cb (GtkEventControllerMotion *controller,
   self->pointer_x = x;
   self->pointer_y = y;
   self->pointer_inside = TRUE;
+  update_cursor (self);
   if (self->document != NULL)
     gtk_widget_queue_draw (GTK_WIDGET (self));
 }
@@ -711,6 +1029,7 @@ leave_cb (GtkEventControllerMotion *controller,
           FaViewer                 *self)
 {
   self->pointer_inside = FALSE;
+  update_cursor (self);
   gtk_widget_queue_draw (GTK_WIDGET (self));
 }
 
@@ -821,7 +1140,27 @@ current_frame_cb (FaDocument *document,
                   GParamSpec *pspec,
                   FaViewer   *self)
 {
+  /* The result's frame changes with it; its pointer says so to the paths. */
   invalidate (self, TRUE, TRUE);
+  update_description (self);
+  update_cursor (self);
+}
+
+static void
+results_changed_cb (FaDocument *document,
+                    FaViewer   *self)
+{
+  invalidate_result (self);
+  update_description (self);
+  update_cursor (self);
+}
+
+static void
+current_result_cb (FaDocument *document,
+                   GParamSpec *pspec,
+                   FaViewer   *self)
+{
+  results_changed_cb (document, self);
 }
 
 static void
@@ -834,6 +1173,8 @@ disconnect_document (FaViewer *self)
   g_clear_signal_handler (&self->masks_changed_id, self->document);
   g_clear_signal_handler (&self->view_changed_id, self->document);
   g_clear_signal_handler (&self->current_frame_id, self->document);
+  g_clear_signal_handler (&self->results_changed_id, self->document);
+  g_clear_signal_handler (&self->current_result_id, self->document);
   g_clear_object (&self->document);
 }
 
@@ -855,12 +1196,24 @@ fa_viewer_set_document (FaViewer   *self,
       self->view_changed_id = g_signal_connect (document, "view-changed", G_CALLBACK (view_changed_cb), self);
       self->current_frame_id = g_signal_connect (document, "notify::current-frame",
                                                  G_CALLBACK (current_frame_cb), self);
+      self->results_changed_id = g_signal_connect (document, "results-changed",
+                                                   G_CALLBACK (results_changed_cb), self);
+      self->current_result_id = g_signal_connect (document, "notify::current-result",
+                                                  G_CALLBACK (current_result_cb), self);
     }
 
+  /* A live look belongs to a job on the document it came from. */
+  g_clear_pointer (&self->live_rgb, g_free);
+  self->live_width = self->live_height = 0;
   g_clear_object (&self->texture);
+  g_clear_object (&self->result_texture);
+  self->result_texture_pixels = NULL;
   if (self->gl != NULL)
     fa_viewer_gl_reset (self->gl);
   invalidate (self, TRUE, TRUE);
+  invalidate_result (self);
+  update_description (self);
+  update_cursor (self);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_DOCUMENT]);
 }
 
@@ -944,6 +1297,14 @@ fa_viewer_get_property (GObject    *object,
       g_value_set_object (value, self->document);
       break;
 
+    case PROP_SHOW:
+      g_value_set_enum (value, self->show);
+      break;
+
+    case PROP_SPLIT_POSITION:
+      g_value_set_double (value, self->split_position);
+      break;
+
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -963,6 +1324,14 @@ fa_viewer_set_property (GObject      *object,
       fa_viewer_set_document (self, g_value_get_object (value));
       break;
 
+    case PROP_SHOW:
+      fa_viewer_set_show (self, g_value_get_enum (value));
+      break;
+
+    case PROP_SPLIT_POSITION:
+      fa_viewer_set_split_position (self, g_value_get_double (value));
+      break;
+
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -976,8 +1345,18 @@ fa_viewer_dispose (GObject *object)
   disconnect_document (self);
   drop_gl (self);
   g_clear_object (&self->texture);
+  g_clear_object (&self->result_texture);
+  g_clear_pointer (&self->live_rgb, g_free);
 
   G_OBJECT_CLASS (fa_viewer_parent_class)->dispose (object);
+}
+
+static void
+toggle_source_action (GtkWidget  *widget,
+                      const char *action_name,
+                      GVariant   *parameter)
+{
+  fa_viewer_toggle_source (FA_VIEWER (widget));
 }
 
 static void
@@ -997,7 +1376,17 @@ fa_viewer_class_init (FaViewerClass *klass)
     g_param_spec_object ("document", NULL, NULL,
                          FA_TYPE_DOCUMENT,
                          G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_SHOW] =
+    g_param_spec_enum ("show", NULL, NULL,
+                       FA_TYPE_VIEWER_SHOW, FA_VIEWER_SHOW_RESULT,
+                       G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_SPLIT_POSITION] =
+    g_param_spec_double ("split-position", NULL, NULL,
+                         0.0, 1.0, 0.5,
+                         G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  gtk_widget_class_install_action (widget_class, "viewer.toggle-source", NULL, toggle_source_action);
 
   gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
   gtk_widget_class_set_css_name (widget_class, "viewer");
@@ -1016,7 +1405,11 @@ fa_viewer_init (FaViewer *self)
   gtk_widget_set_hexpand (widget, TRUE);
   gtk_widget_set_vexpand (widget, TRUE);
   gtk_widget_set_size_request (widget, 120, 68);
+  self->show = self->show_before_source = FA_VIEWER_SHOW_RESULT;
+  self->split_position = 0.5;
   update_cursor (self);
+  gtk_accessible_update_property (GTK_ACCESSIBLE (self), GTK_ACCESSIBLE_PROPERTY_LABEL, _("Viewer"), -1);
+  update_description (self);
 
   if (g_strcmp0 (g_getenv ("FA_VIEWER_GL"), "0") != 0)
     {
@@ -1052,11 +1445,100 @@ fa_viewer_init (FaViewer *self)
   gtk_widget_add_controller (widget, controller);
 }
 
-/* ---- placeholders for part 2's results and compare ---- */
-void fa_viewer_set_show (FaViewer *self, FaViewerShow show) { (void) self; (void) show; }
-FaViewerShow fa_viewer_get_show (FaViewer *self) { (void) self; return FA_VIEWER_SHOW_RESULT; }
-void fa_viewer_set_split_position (FaViewer *self, double position) { (void) self; (void) position; }
-double fa_viewer_get_split_position (FaViewer *self) { (void) self; return 0.5; }
-gboolean fa_viewer_shows_result_at (FaViewer *self, double widget_x, double widget_y) { (void) self; (void) widget_x; (void) widget_y; return FALSE; }
-void fa_viewer_set_live_frame (FaViewer *self, const guint8 *rgb, int width, int height) { (void) self; (void) rgb; (void) width; (void) height; }
-gboolean fa_viewer_has_live_frame (FaViewer *self) { (void) self; return FALSE; }
+/* ---- results and compare ---- */
+
+FaViewerShow
+fa_viewer_get_show (FaViewer *self)
+{
+  g_return_val_if_fail (FA_IS_VIEWER (self), FA_VIEWER_SHOW_RESULT);
+
+  return self->show;
+}
+
+void
+fa_viewer_set_show (FaViewer     *self,
+                    FaViewerShow  show)
+{
+  g_return_if_fail (FA_IS_VIEWER (self));
+  g_return_if_fail (show >= FA_VIEWER_SHOW_RESULT && show <= FA_VIEWER_SHOW_SPLIT);
+
+  if (self->show == show)
+    return;
+  /* A divider drag ends with the split it was in. */
+  if (self->drag == DRAG_DIVIDER)
+    self->drag = DRAG_NONE;
+  if (show != FA_VIEWER_SHOW_SOURCE)
+    self->show_before_source = show;
+  self->show = show;
+  /* The source may have been left stale under a full result. */
+  invalidate (self, FALSE, FALSE);
+  update_description (self);
+  update_cursor (self);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SHOW]);
+}
+
+void
+fa_viewer_toggle_source (FaViewer *self)
+{
+  g_return_if_fail (FA_IS_VIEWER (self));
+
+  fa_viewer_set_show (self, self->show == FA_VIEWER_SHOW_SOURCE ? self->show_before_source
+                                                               : FA_VIEWER_SHOW_SOURCE);
+}
+
+double
+fa_viewer_get_split_position (FaViewer *self)
+{
+  g_return_val_if_fail (FA_IS_VIEWER (self), 0.5);
+
+  return self->split_position;
+}
+
+void
+fa_viewer_set_split_position (FaViewer *self,
+                              double    position)
+{
+  g_return_if_fail (FA_IS_VIEWER (self));
+
+  if (isnan (position))
+    return;
+  position = CLAMP (position, 0.0, 1.0);
+  if (self->split_position == position)
+    return;
+  self->split_position = position;
+  if (self->show == FA_VIEWER_SHOW_SPLIT)
+    invalidate (self, FALSE, FALSE);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SPLIT_POSITION]);
+}
+
+void
+fa_viewer_set_live_frame (FaViewer     *self,
+                          const guint8 *rgb,
+                          int           width,
+                          int           height)
+{
+  g_return_if_fail (FA_IS_VIEWER (self));
+  g_return_if_fail (rgb == NULL || (width > 0 && height > 0 && width <= G_MAXINT / 3 / height));
+
+  if (rgb == NULL && self->live_rgb == NULL)
+    return;
+  g_clear_pointer (&self->live_rgb, g_free);
+  self->live_width = self->live_height = 0;
+  if (rgb != NULL)
+    {
+      self->live_rgb = g_memdup2 (rgb, (gsize) width * height * 3);
+      self->live_width = width;
+      self->live_height = height;
+    }
+  invalidate_result (self);
+  update_description (self);
+  update_cursor (self);
+}
+
+gboolean
+fa_viewer_has_live_frame (FaViewer *self)
+{
+  g_return_val_if_fail (FA_IS_VIEWER (self), FALSE);
+
+  return self->live_rgb != NULL;
+}

@@ -65,9 +65,15 @@ typedef enum {
   FA_VIEWER_SHOW_SPLIT,  /* source left of the divider, result right of it */
 } FaViewerShow;
 
+#define FA_TYPE_VIEWER_SHOW (fa_viewer_show_get_type ())
+GType        fa_viewer_show_get_type (void);
+
 /* Property "show". */
 void         fa_viewer_set_show (FaViewer *self, FaViewerShow show);
 FaViewerShow fa_viewer_get_show (FaViewer *self);
+/* What the B key does: SOURCE, or back from it to the mode before it
+ * (RESULT or SPLIT). Also the widget action "viewer.toggle-source". */
+void         fa_viewer_toggle_source (FaViewer *self);
 /* Property "split-position": the divider, as a share of the frame's width
  * [0, 1] (0.5 by default). A pointer press within 8 px of the divider in
  * split mode drags it instead of painting. */
@@ -77,7 +83,8 @@ double       fa_viewer_get_split_position (FaViewer *self);
  * the accessible description). */
 gboolean     fa_viewer_shows_result_at (FaViewer *self, double widget_x, double widget_y);
 /* The live look of a running job (packed RGB, copied), shown in place of
- * the result over the whole frame rectangle until cleared with NULL. */
+ * the result over the whole frame rectangle, whatever the frame, until
+ * cleared with NULL or the viewer gets another document. */
 void         fa_viewer_set_live_frame (FaViewer *self, const guint8 *rgb, int width, int height);
 gboolean     fa_viewer_has_live_frame (FaViewer *self);
 

@@ -147,12 +147,12 @@ save_as_action (GtkWidget  *widget,
   _fa_window_save_as (FA_WINDOW (widget));
 }
 
-/* Export arrives with the edit (issue 10); the action exists so that the
- * header bar's button has its place and shows as insensitive. */
+/* The "No Recent Files" menu entry: an action that stays disabled, so
+ * that the entry shows greyed out. */
 static void
-export_action (GtkWidget  *widget,
-               const char *action_name,
-               GVariant   *parameter)
+no_recent_action (GtkWidget  *widget,
+                  const char *action_name,
+                  GVariant   *parameter)
 {
 }
 
@@ -266,6 +266,8 @@ cancel_action (GtkWidget  *widget,
 
   if (self->open_cancellable != NULL)
     g_cancellable_cancel (self->open_cancellable);
+  else if (_fa_window_edit_cancel (self))
+    return;
   else if (self->job_cancellable != NULL)
     g_cancellable_cancel (self->job_cancellable);
   else
@@ -557,7 +559,6 @@ update_recent_menu (FaWindow *self)
 void
 _fa_window_actions_update (FaWindow *self)
 {
-  GtkWidget *widget = GTK_WIDGET (self);
   FaDocument *document = self->document;
   gboolean has_document = document != NULL;
   gboolean opening = self->open_cancellable != NULL;
@@ -568,16 +569,16 @@ _fa_window_actions_update (FaWindow *self)
                                     "win.zoom-fit", "win.close-project" };
 
   for (gsize i = 0; i < G_N_ELEMENTS (editing_actions); i++)
-    gtk_widget_action_set_enabled (widget, editing_actions[i], has_document && !opening);
-  gtk_widget_action_set_enabled (widget, "win.open-sample", !opening);
-  gtk_widget_action_set_enabled (widget, "win.save", has_document && !opening && !self->saving);
-  gtk_widget_action_set_enabled (widget, "win.save-as", has_document && !opening && !self->saving);
-  gtk_widget_action_set_enabled (widget, "win.export", FALSE);
-  gtk_widget_action_set_enabled (widget, "win.no-recent", FALSE);
-  gtk_widget_action_set_enabled (widget, "win.undo", has_document && fa_document_get_can_undo (document));
-  gtk_widget_action_set_enabled (widget, "win.redo", has_document && fa_document_get_can_redo (document));
-  gtk_widget_action_set_enabled (widget, "win.propagate", has_document && !opening && !propagating);
-  gtk_widget_action_set_enabled (widget, "win.cancel", opening || propagating || self->play_source != 0);
+    _fa_window_set_action_enabled (self, editing_actions[i], has_document && !opening);
+  _fa_window_set_action_enabled (self, "win.open-sample", !opening);
+  _fa_window_set_action_enabled (self, "win.save", has_document && !opening && !self->saving);
+  _fa_window_set_action_enabled (self, "win.save-as", has_document && !opening && !self->saving);
+  _fa_window_set_action_enabled (self, "win.no-recent", FALSE);
+  _fa_window_set_action_enabled (self, "win.undo", has_document && fa_document_get_can_undo (document));
+  _fa_window_set_action_enabled (self, "win.redo", has_document && fa_document_get_can_redo (document));
+  _fa_window_set_action_enabled (self, "win.propagate", has_document && !opening && !propagating);
+  _fa_window_set_action_enabled (self, "win.cancel", opening || propagating || self->play_source != 0 ||
+                                                       _fa_window_edit_is_running (self));
 
 }
 
@@ -601,11 +602,10 @@ _fa_window_class_actions_init (GtkWidgetClass *widget_class)
   gtk_widget_class_install_action (widget_class, "win.new-project", NULL, new_project_action);
   gtk_widget_class_install_action (widget_class, "win.open-sample", NULL, open_sample_action);
   gtk_widget_class_install_action (widget_class, "win.open-recent", "s", open_recent_action);
-  gtk_widget_class_install_action (widget_class, "win.no-recent", NULL, export_action);
+  gtk_widget_class_install_action (widget_class, "win.no-recent", NULL, no_recent_action);
   gtk_widget_class_install_action (widget_class, "win.close-project", NULL, close_project_action);
   gtk_widget_class_install_action (widget_class, "win.save", NULL, save_action);
   gtk_widget_class_install_action (widget_class, "win.save-as", NULL, save_as_action);
-  gtk_widget_class_install_action (widget_class, "win.export", NULL, export_action);
   gtk_widget_class_install_action (widget_class, "win.undo", NULL, undo_action);
   gtk_widget_class_install_action (widget_class, "win.redo", NULL, redo_action);
   gtk_widget_class_install_action (widget_class, "win.propagate", NULL, propagate_action);
@@ -636,7 +636,7 @@ _fa_window_class_actions_init (GtkWidgetClass *widget_class)
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_o, 0, "win.set-out", NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_bracketleft, 0, "win.brush-smaller", NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_bracketright, 0, "win.brush-larger", NULL);
-  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_b, 0, "win.tool", "s", "brush");
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_p, 0, "win.tool", "s", "brush");
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_e, 0, "win.tool", "s", "eraser");
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_x, 0, "win.tool", "s", "box");
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Delete, 0, "win.clear-frame", NULL);

@@ -4,6 +4,8 @@
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #pragma once
 
+#include "fa-edit-panel.h"
+#include "fa-results-list.h"
 #include "fa-timeline.h"
 #include "fa-viewer.h"
 #include "fa-window.h"
@@ -18,10 +20,13 @@ struct _FaWindow
   FaDocument           *document;
   GCancellable         *open_cancellable;  /* the open running, if any */
   GCancellable         *job_cancellable;   /* the propagation running, if any */
+  GCancellable         *edit_cancellable;  /* the preview or edit running, if any */
+  gpointer              edit_run;          /* its state (fa-window-edit.c) */
   char                 *last_error;
   guint                 play_source;
   gint64                play_started_us;
   int                   play_started_frame;
+  GHashTable           *action_enabled;    /* action name → enabled, as last set (for tests) */
   guint                 saving : 1;
   guint                 close_after_save : 1;
   guint                 closing_confirmed : 1;
@@ -55,6 +60,16 @@ struct _FaWindow
   GtkButton            *play_button;
   GtkLabel             *frame_label;
   GtkLabel             *range_label;
+  GtkWidget            *model_notice;
+  GtkLabel             *model_notice_label;
+  GtkButton            *model_notice_button;
+  FaEditPanel          *edit_panel;
+  FaResultsList        *results_list;
+  GtkButton            *cancel_job_button;
+  GtkWidget            *compare_box;
+  GtkToggleButton      *show_source_button;
+  GtkToggleButton      *show_result_button;
+  GtkToggleButton      *show_split_button;
 };
 
 /* fa-window.c */
@@ -72,11 +87,23 @@ void _fa_window_save (FaWindow *self, const char *path);
 void _fa_window_save_as (FaWindow *self);
 void _fa_window_set_document (FaWindow *self, FaDocument *document);
 void _fa_window_stop_playing (FaWindow *self);
+/* gtk_widget_action_set_enabled, remembered for fa_window_get_action_enabled. */
+void _fa_window_set_action_enabled (FaWindow *self, const char *action, gboolean enabled);
 
 /* fa-window-actions.c */
 void _fa_window_class_actions_init (GtkWidgetClass *widget_class);
 void _fa_window_actions_update (FaWindow *self);
 void _fa_window_recent_init (FaWindow *self);
+
+/* fa-window-edit.c: preview, edit, results, compare, export */
+void _fa_window_class_edit_init (GtkWidgetClass *widget_class);
+void _fa_window_edit_init (FaWindow *self);
+void _fa_window_edit_set_document (FaWindow *self);
+void _fa_window_edit_update_actions (FaWindow *self);
+/* Cancels a running preview or edit; TRUE when one was running. */
+gboolean _fa_window_edit_cancel (FaWindow *self);
+gboolean _fa_window_edit_is_running (FaWindow *self);
+void _fa_window_edit_dispose (FaWindow *self);
 
 /* fa-window-dnd.c */
 void _fa_window_dnd_init (FaWindow *self);

@@ -49,7 +49,8 @@ fa_window_get_busy (FaWindow *self)
 {
   g_return_val_if_fail (FA_IS_WINDOW (self), FALSE);
 
-  return self->open_cancellable != NULL || self->job_cancellable != NULL || self->saving;
+  return self->open_cancellable != NULL || self->job_cancellable != NULL || self->saving ||
+         _fa_window_edit_is_running (self);
 }
 
 const char *
@@ -245,9 +246,30 @@ document_state_changed (FaWindow *self)
 }
 
 void
+_fa_window_set_action_enabled (FaWindow   *self,
+                               const char *action,
+                               gboolean    enabled)
+{
+  if (self->action_enabled == NULL)
+    self->action_enabled = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_hash_table_insert (self->action_enabled, g_strdup (action), GINT_TO_POINTER (enabled ? 1 : 0));
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), action, enabled);
+}
+
+gboolean
+fa_window_get_action_enabled (FaWindow   *self,
+                              const char *action)
+{
+  g_return_val_if_fail (FA_IS_WINDOW (self), FALSE);
+
+  return self->action_enabled != NULL && GPOINTER_TO_INT (g_hash_table_lookup (self->action_enabled, action));
+}
+
+void
 _fa_window_update_actions (FaWindow *self)
 {
   _fa_window_actions_update (self);
+  _fa_window_edit_update_actions (self);
 }
 
 void
@@ -267,6 +289,7 @@ _fa_window_set_document (FaWindow   *self,
 
   fa_viewer_set_document (self->viewer, document);
   fa_timeline_set_document (self->timeline, document);
+  _fa_window_edit_set_document (self);
 
   if (document != NULL)
     {
@@ -940,6 +963,7 @@ fa_window_dispose (GObject *object)
     g_cancellable_cancel (self->open_cancellable);
   if (self->job_cancellable != NULL)
     g_cancellable_cancel (self->job_cancellable);
+  _fa_window_edit_dispose (self);
   if (self->document != NULL)
     g_signal_handlers_disconnect_by_data (self->document, self);
 
@@ -956,6 +980,7 @@ fa_window_finalize (GObject *object)
   FaWindow *self = FA_WINDOW (object);
 
   g_clear_object (&self->settings);
+  g_clear_pointer (&self->action_enabled, g_hash_table_unref);
   g_clear_object (&self->open_cancellable);
   g_clear_object (&self->job_cancellable);
   g_clear_pointer (&self->last_error, g_free);
@@ -984,6 +1009,8 @@ fa_window_class_init (FaWindowClass *klass)
 
   g_type_ensure (FA_TYPE_VIEWER);
   g_type_ensure (FA_TYPE_TIMELINE);
+  g_type_ensure (FA_TYPE_EDIT_PANEL);
+  g_type_ensure (FA_TYPE_RESULTS_LIST);
 
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/io/github/flowanchor/Studio/ui/fa-window.ui");
@@ -1015,8 +1042,19 @@ fa_window_class_init (FaWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, FaWindow, play_button);
   gtk_widget_class_bind_template_child (widget_class, FaWindow, frame_label);
   gtk_widget_class_bind_template_child (widget_class, FaWindow, range_label);
+  gtk_widget_class_bind_template_child (widget_class, FaWindow, model_notice);
+  gtk_widget_class_bind_template_child (widget_class, FaWindow, model_notice_label);
+  gtk_widget_class_bind_template_child (widget_class, FaWindow, model_notice_button);
+  gtk_widget_class_bind_template_child (widget_class, FaWindow, edit_panel);
+  gtk_widget_class_bind_template_child (widget_class, FaWindow, results_list);
+  gtk_widget_class_bind_template_child (widget_class, FaWindow, cancel_job_button);
+  gtk_widget_class_bind_template_child (widget_class, FaWindow, compare_box);
+  gtk_widget_class_bind_template_child (widget_class, FaWindow, show_source_button);
+  gtk_widget_class_bind_template_child (widget_class, FaWindow, show_result_button);
+  gtk_widget_class_bind_template_child (widget_class, FaWindow, show_split_button);
 
   _fa_window_class_actions_init (widget_class);
+  _fa_window_class_edit_init (widget_class);
 }
 
 static void
@@ -1044,6 +1082,7 @@ fa_window_init (FaWindow *self)
   }
   _fa_window_dnd_init (self);
   _fa_window_recent_init (self);
+  _fa_window_edit_init (self);
   _fa_window_update_actions (self);
   update_title (self);
 }

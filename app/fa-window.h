@@ -37,6 +37,8 @@ void        fa_window_save_to (FaWindow *self, const char *path);
 const char *fa_window_get_last_error (FaWindow *self);
 
 /* Renders the window as it is now to a PNG file (--screenshot). */
+/* Whether the window's action @action ("win.preview") is enabled now. */
+gboolean    fa_window_get_action_enabled (FaWindow *self, const char *action);
 gboolean    fa_window_save_screenshot (FaWindow *self, const char *path, GError **error);
 
 G_END_DECLS

@@ -70,8 +70,9 @@ void
 fa_document_get_default_edit_format (FaDocument *self, FaEditFormat *format)
 {
   g_return_if_fail (FA_IS_DOCUMENT (self) && format != NULL);
-  format->width = fa_document_get_width (self);
-  format->height = fa_document_get_height (self);
+  gboolean portrait = fa_document_get_height (self) > fa_document_get_width (self);
+  format->width = portrait ? 480 : 832;
+  format->height = portrait ? 832 : 480;
   format->fps = 16;
 }
 
@@ -174,7 +175,8 @@ fa_document_set_prompts (FaDocument *self, const char *source, const char *targe
       strcmp (target, fa_document_get_target_prompt (self)) == 0 &&
       same_words (words, fa_document_get_target_words (self)))
     return;
-  fa_project_set_prompts (project, source, target, words);
+  /* typed a key at a time: the history keeps the prompts an edit ran with (fa_document_add_result) */
+  fa_project_edit_prompts (project, source, target, words);
   fa_document_set_modified (self);
   _fa_document_emit_edit_changed (self);
 }
@@ -426,6 +428,7 @@ fa_document_add_result (FaDocument *self, gboolean preview, const FaJobSettings 
                               / GST_SECOND);
   result.range_first = CLAMP (result.range_first, 0, fa_document_get_n_frames (self) - 1);
   fa_project_add_result (project, &result);
+  fa_project_remember_prompts (project);
 
   guint index = fa_project_get_n_results (project) - 1;
   FaDocumentResultFrames *frames = result_frames (self, index);
@@ -601,9 +604,13 @@ on_result_read (GObject *source, GAsyncResult *result, gpointer user_data)
       g_task_return_error (outer, error);
       return;
     }
-  fa_working_clip_free (frames->clip);
-  frames->clip = clip;
-  g_task_return_pointer (outer, (gpointer) clip, NULL);
+  /* a second load of the same result that ran meanwhile keeps the first
+   * one's frames: callers may hold pointers to them */
+  if (frames->clip != NULL)
+    fa_working_clip_free (clip);
+  else
+    frames->clip = clip;
+  g_task_return_pointer (outer, (gpointer) frames->clip, NULL);
 }
 
 void

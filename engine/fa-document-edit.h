@@ -4,6 +4,8 @@
  *
  * Prompts and parameters live in the document's project (fa-project.h);
  * setting them here marks the document modified and emits "edit-changed".
+ * The project's prompt history gets the prompts each result was made with,
+ * not every keystroke.
  * The edit format (size and rate the edit decodes at) and the negative
  * prompt are kept in the project's view values ("edit-width",
  * "edit-height", "edit-fps", "negative-prompt"), because FaProject's

@@ -232,10 +232,8 @@ fa_edit_diff_opcodes (const char *const *a, int n_a, const char *const *b, int n
   return (FaEditOpcode *) g_array_free (opcodes, FALSE);
 }
 
-/* Python's text.split(" "): every single space separates, so an empty text
- * is one empty word (g_strsplit would give none). */
-static char **
-split_words (const char *text, int *n_words)
+char **
+fa_edit_split_words (const char *text, int *n_words)
 {
   GPtrArray *words = g_ptr_array_new ();
   const char *start = text;
@@ -255,7 +253,7 @@ mark_changed_words (const char *source, char **target_words, int n_target, gbool
 {
   g_autofree char *clean_source = fa_prompt_clean (source);
   int n_source, n_opcodes, n_changed = 0;
-  g_auto (GStrv) source_words = split_words (clean_source, &n_source);
+  g_auto (GStrv) source_words = fa_edit_split_words (clean_source, &n_source);
   g_autofree FaEditOpcode *opcodes
       = fa_edit_diff_opcodes ((const char *const *) source_words, n_source,
                               (const char *const *) target_words, n_target, &n_opcodes);
@@ -278,7 +276,7 @@ fa_edit_changed_words (const char *source, const char *target, int *n_words)
 
   g_autofree char *clean_target = fa_prompt_clean (target);
   int n_target;
-  g_auto (GStrv) target_words = split_words (clean_target, &n_target);
+  g_auto (GStrv) target_words = fa_edit_split_words (clean_target, &n_target);
   g_autofree gboolean *flags = g_new0 (gboolean, n_target);
   int n_changed = mark_changed_words (source, target_words, n_target, flags);
   int *changed = g_new (int, MAX (n_changed, 1));
@@ -307,7 +305,7 @@ mark_named_words (const char *word, char **target_words, int n_target, gboolean 
                    "The word “%s” picked for the edit is empty after cleaning", word);
       return FALSE;
     }
-  g_auto (GStrv) run = split_words (clean, &n_run);
+  g_auto (GStrv) run = fa_edit_split_words (clean, &n_run);
   for (int start = 0; start + n_run <= n_target; start++)
     {
       int k = 0;
@@ -343,7 +341,7 @@ fa_edit_target_tokens (FaTokenizer *tokenizer, const char *source, const char *t
 
   g_autofree char *clean_target = fa_prompt_clean (target);
   int n_target;
-  g_auto (GStrv) target_words = split_words (clean_target, &n_target);
+  g_auto (GStrv) target_words = fa_edit_split_words (clean_target, &n_target);
   g_autofree gboolean *flags = g_new0 (gboolean, n_target);
 
   if (words == NULL)

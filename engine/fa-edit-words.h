@@ -34,6 +34,11 @@ int     *fa_edit_target_tokens (FaTokenizer *tokenizer, const char *source, cons
                                 const char *const *words, guint max_length, int *n_tokens,
                                 GError **error);
 
+/* Python's text.split(" "), how the prompts are split into words: every
+ * single space separates, so an empty text is one empty word (g_strsplit
+ * would give none). *@n_words gets the count. */
+char  **fa_edit_split_words (const char *text, int *n_words);
+
 /* The diff itself, for the callers above and for tests: the opcodes of
  * difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes() on
  * the string lists @a (@n_a entries) and @b (@n_b), compared exactly. */

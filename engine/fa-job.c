@@ -210,8 +210,15 @@ mailbox_post_locked (Mailbox *box)
   if (box->queued)
     return;
   box->queued = TRUE;
-  g_main_context_invoke_full (box->context, G_PRIORITY_DEFAULT, mailbox_deliver, g_atomic_rc_box_acquire (box),
-                              (GDestroyNotify) mailbox_release);
+  /* Always through a source, never g_main_context_invoke: that runs the
+   * callback on the posting (worker) thread whenever the context happens
+   * to be unowned, e.g. between two iterations a test drives by hand. */
+  GSource *source = g_idle_source_new ();
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_source_set_callback (source, mailbox_deliver, g_atomic_rc_box_acquire (box), (GDestroyNotify) mailbox_release);
+  g_source_set_static_name (source, "[flowanchor] job mailbox");
+  g_source_attach (source, box->context);
+  g_source_unref (source);
 }
 
 static void

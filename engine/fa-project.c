@@ -1483,11 +1483,35 @@ fa_project_set_prompts (FaProject *project, const char *source, const char *targ
     target = "";
   gboolean previous_empty = project->source_prompt[0] == '\0' && project->target_prompt[0] == '\0';
   if (!previous_empty && (!str_equal0 (source, project->source_prompt) || !str_equal0 (target, project->target_prompt)))
-    {
-      g_ptr_array_add (project->history_sources, g_steal_pointer (&project->source_prompt));
-      g_ptr_array_add (project->history_targets, g_steal_pointer (&project->target_prompt));
-      g_ptr_array_add (project->history_extra, NULL);
-    }
+    fa_project_remember_prompts (project);
+  fa_project_edit_prompts (project, source, target, words);
+}
+
+void
+fa_project_remember_prompts (FaProject *project)
+{
+  g_return_if_fail (project != NULL);
+
+  guint n = project->history_sources->len;
+  if (project->source_prompt[0] == '\0' && project->target_prompt[0] == '\0')
+    return;
+  if (n > 0 && str_equal0 (g_ptr_array_index (project->history_sources, n - 1), project->source_prompt) &&
+      str_equal0 (g_ptr_array_index (project->history_targets, n - 1), project->target_prompt))
+    return;
+  g_ptr_array_add (project->history_sources, g_strdup (project->source_prompt));
+  g_ptr_array_add (project->history_targets, g_strdup (project->target_prompt));
+  g_ptr_array_add (project->history_extra, NULL);
+}
+
+void
+fa_project_edit_prompts (FaProject *project, const char *source, const char *target, const char *const *words)
+{
+  g_return_if_fail (project != NULL);
+
+  if (source == NULL)
+    source = "";
+  if (target == NULL)
+    target = "";
   /* @words may point into the current list */
   char **new_words = words != NULL ? g_strdupv ((char **) words) : NULL;
   g_strfreev (project->target_words);

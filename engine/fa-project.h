@@ -106,6 +106,12 @@ const char *fa_project_get_target_prompt (FaProject *project);
 const char *const *fa_project_get_target_words (FaProject *project);
 void        fa_project_set_prompts (FaProject *project, const char *source, const char *target,
                                     const char *const *words);
+/* Sets the prompts without touching the history (a prompt being typed),
+ * and appends the current pair to the history (when not empty and not
+ * the newest entry already: the app does it for prompts an edit ran with). */
+void        fa_project_edit_prompts (FaProject *project, const char *source, const char *target,
+                                     const char *const *words);
+void        fa_project_remember_prompts (FaProject *project);
 /* Earlier prompt pairs, oldest first: returns n; @sources and @targets
  * (may be NULL) get NULL-terminated lists of n strings, valid until the
  * next fa_project_set_prompts, as is what fa_project_get_target_words returns. */

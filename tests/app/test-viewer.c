@@ -1,8 +1,10 @@
 /* test-viewer.c: the frame viewer under a real display: the CPU picture's
  * pixels for each look, the mapping between widget and frame under fit,
- * zoom and pan, the pointer tools painting the document's mask, and the
+ * zoom and pan, the pointer tools painting the document's mask, the
  * widget's own rendering on whichever drawing path it gets (and on the
- * CPU path when FA_VIEWER_GL=0).
+ * CPU path when FA_VIEWER_GL=0), and results: shown over their range,
+ * compared with the source (source mode, split with a draggable divider),
+ * replaced by a running job's live look.
  * SPDX-License-Identifier: GPL-3.0-or-later */
 
 #define G_LOG_DOMAIN "test-viewer"
@@ -14,6 +16,8 @@
 
 #include <gtk/gtk.h>
 
+#include "fa-document-edit.h"
+#include "fa-media-util.h"
 #include "fa-test-util.h"
 #include "fa-viewer-private.h"
 
@@ -828,10 +832,373 @@ test_document_switch (void)
   picture_clear (&picture);
 }
 
+/* ---- results and compare ---- */
+
+/* A real clip (results need a project): 9 frames of one colour, opened at
+ * the working size, 832×480. The result covers frames 2–6: 5 frames at
+ * half size, a colour per quadrant, the top-left one's blue counting the
+ * frame. The live look is 32×16, a colour per half. */
+#define CLIP_FRAMES 9
+#define WORK_WIDTH 832
+#define WORK_HEIGHT 480
+#define RESULT_FIRST 2
+#define RESULT_FRAMES 5
+#define RESULT_WIDTH (WORK_WIDTH / 2)
+#define RESULT_HEIGHT (WORK_HEIGHT / 2)
+#define LIVE_WIDTH 32
+#define LIVE_HEIGHT 16
+
+static char *clip_dir;
+static char *clip_path;
+
+static const char *
+get_clip (void)
+{
+  if (clip_path == NULL)
+    {
+      g_autoptr (GError) error = NULL;
+
+      clip_dir = g_dir_make_tmp ("fa-test-viewer-XXXXXX", &error);
+      g_assert_no_error (error);
+      clip_path = fa_test_make_media (clip_dir, "solid.mp4",
+                                      "videotestsrc num-buffers=9 pattern=solid-color foreground-color=0xff4080c0 ! "
+                                      "video/x-raw,width=64,height=48,framerate=16/1,format=I420 ! "
+                                      "x264enc speed-preset=ultrafast ! h264parse ! mp4mux ! filesink location=@PATH@");
+    }
+  return clip_path;
+}
+
+static void
+result_colour (int       index,
+               double    frame_x,
+               double    frame_y,
+               int       out[3])
+{
+  static const int quadrants[4][3] = {
+    { 230, 20, 20 }, { 20, 230, 20 },
+    { 20, 20, 230 }, { 230, 230, 20 },
+  };
+  int q = (frame_x >= WORK_WIDTH / 2 ? 1 : 0) + (frame_y >= WORK_HEIGHT / 2 ? 2 : 0);
+
+  memcpy (out, quadrants[q], sizeof quadrants[q]);
+  if (q == 0)
+    out[2] += 10 * index;
+}
+
+static void
+live_colour (double frame_x,
+             int    out[3])
+{
+  static const int halves[2][3] = { { 200, 40, 200 }, { 40, 200, 200 } };
+
+  memcpy (out, halves[frame_x >= WORK_WIDTH / 2 ? 1 : 0], sizeof halves[0]);
+}
+
+static guint8 *
+make_live (void)
+{
+  guint8 *rgb = g_malloc ((gsize) LIVE_WIDTH * LIVE_HEIGHT * 3);
+
+  for (int y = 0; y < LIVE_HEIGHT; y++)
+    for (int x = 0; x < LIVE_WIDTH; x++)
+      {
+        int colour[3];
+
+        live_colour ((x + 0.5) * WORK_WIDTH / LIVE_WIDTH, colour);
+        for (int c = 0; c < 3; c++)
+          rgb[((gsize) y * LIVE_WIDTH + x) * 3 + c] = colour[c];
+      }
+  return rgb;
+}
+
+/* The clip opened, the range over the result's frames, the left half of
+ * frame 3 masked (tinted at 0.5), prompts set. */
+static FaDocument *
+open_result_document (void)
+{
+  g_autoptr (GError) error = NULL;
+  FaDocument *document = fa_document_open (get_clip (), NULL, NULL, NULL, NULL, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (fa_document_get_project (document));
+  g_assert_cmpint (fa_document_get_n_frames (document), ==, CLIP_FRAMES);
+  g_assert_cmpint (fa_document_get_width (document), ==, WORK_WIDTH);
+  g_assert_cmpint (fa_document_get_height (document), ==, WORK_HEIGHT);
+  g_assert_true (fa_document_set_range (document, RESULT_FIRST, RESULT_FRAMES, &error));
+  g_assert_no_error (error);
+  set_view (document, FA_MASK_LOOK_TINT, FA_MASK_TOOL_BRUSH, 10, 1.0);
+  g_assert_true (fa_document_apply_box (document, 3, 0, 0, WORK_WIDTH / 2, WORK_HEIGHT, FALSE));
+  fa_document_set_prompts (document, "a blue wall", "a red wall", NULL);
+  return document;
+}
+
+/* What a finished preview records: its frames are the quadrant picture. */
+static void
+add_result (FaDocument *document)
+{
+  g_autoptr (GError) error = NULL;
+  g_auto (FaJobSettings) settings = { 0 };
+  g_autofree char *output = g_build_filename (clip_dir, "result.mp4", NULL);
+  FaWorkingClip *clip;
+
+  g_assert_true (fa_document_make_job_settings (document, TRUE, output, &settings, &error));
+  g_assert_no_error (error);
+  clip = fa_working_clip_new (RESULT_FRAMES, RESULT_WIDTH, RESULT_HEIGHT, 16, 1, &error);
+  g_assert_no_error (error);
+  for (int f = 0; f < RESULT_FRAMES; f++)
+    for (int y = 0; y < RESULT_HEIGHT; y++)
+      for (int x = 0; x < RESULT_WIDTH; x++)
+        {
+          int colour[3];
+
+          result_colour (f, (x + 0.5) * 2, (y + 0.5) * 2, colour);
+          for (int c = 0; c < 3; c++)
+            fa_working_clip_frame (clip, f)[((gsize) y * RESULT_WIDTH + x) * 3 + c] = colour[c];
+        }
+  fa_document_add_result (document, TRUE, &settings, clip);
+  g_assert_cmpint (fa_document_get_current_result (document), ==, 0);
+}
+
+/* The source at a frame point as the viewer shows it: the decoded pixel,
+ * tinted where the mask is (full alpha, opacity 0.5). */
+static void
+source_colour (FaDocument *document,
+               double      frame_x,
+               double      frame_y,
+               int         out[3])
+{
+  const int tint[3] = { 0xE0, 0x1B, 0x24 };
+  int frame = fa_document_get_current_frame (document);
+  int x = (int) frame_x;
+  int y = (int) frame_y;
+  const guint8 *rgb = fa_working_clip_frame (fa_document_get_clip (document), frame) + ((gsize) y * WORK_WIDTH + x) * 3;
+  gboolean masked = fa_mask_set_peek_frame (fa_document_get_masks (document), frame)[y * WORK_WIDTH + x] == 255;
+
+  for (int c = 0; c < 3; c++)
+    out[c] = masked ? (int) floor (rgb[c] + (tint[c] - rgb[c]) * 0.5 + 0.5) : rgb[c];
+}
+
+/* The frame points the checks look at: the middle of each quadrant, and
+ * either side of the middle (for splits). */
+static const double probe_x[] = { 208, 624, 104, 312, 520, 728 };
+static const double probe_y[] = { 120, 360 };
+
+typedef enum {
+  SHOW_SOURCE,
+  SHOW_RESULT,
+  SHOW_LIVE,
+} Expect;
+
+/* Every probe shows the source left of @start · width and @right from it,
+ * and fa_viewer_shows_result_at agrees. */
+static void
+assert_sides (FaViewer      *viewer,
+              const Picture *picture,
+              double         start,
+              Expect         right)
+{
+  FaDocument *document = fa_viewer_get_document (viewer);
+  int index = fa_document_get_current_frame (document) - RESULT_FIRST;
+
+  for (gsize i = 0; i < G_N_ELEMENTS (probe_x); i++)
+    for (gsize j = 0; j < G_N_ELEMENTS (probe_y); j++)
+      {
+        double fx = probe_x[i];
+        double fy = probe_y[j];
+        gboolean result_side = right != SHOW_SOURCE && fx >= start * WORK_WIDTH;
+        double wx, wy;
+        int expected[3];
+
+        if (!result_side)
+          source_colour (document, fx, fy, expected);
+        else if (right == SHOW_RESULT)
+          result_colour (index, fx, fy, expected);
+        else
+          live_colour (fx, expected);
+        fa_viewer_frame_to_widget (viewer, fx, fy, &wx, &wy);
+        assert_pixel_near (picture, wx, wy, expected, 3);
+        g_assert_true (fa_viewer_shows_result_at (viewer, wx, wy) == result_side);
+      }
+}
+
+static void
+count_mask_changes (FaDocument *document,
+                    int         first,
+                    int         last,
+                    int        *count)
+{
+  (*count)++;
+}
+
+static void
+check_results (const char *expected_renderer)
+{
+  g_autoptr (FaDocument) document = open_result_document ();
+  g_autofree guint8 *live = make_live ();
+  g_autofree guint8 *mask_before = NULL;
+  GtkWindow *window;
+  FaViewer *viewer = show_viewer (document, &window);
+  Picture picture = { 0 };
+  FaViewerPlacement placement;
+  double divider_x;
+  double middle_y;
+  double position;
+  int mask_changes = 0;
+  guint uploads;
+
+  if (expected_renderer != NULL)
+    g_assert_cmpstr (fa_viewer_get_renderer_name (viewer), ==, expected_renderer);
+  g_test_message ("the viewer draws with %s", fa_viewer_get_renderer_name (viewer));
+  g_assert_cmpint (fa_viewer_get_show (viewer), ==, FA_VIEWER_SHOW_RESULT);
+  g_assert_cmpfloat (fa_viewer_get_split_position (viewer), ==, 0.5);
+  g_assert_false (fa_viewer_has_live_frame (viewer));
+
+  /* No result yet: the source, its mask tinted. */
+  fa_document_set_current_frame (document, 3);
+  render_viewer (viewer, &picture);
+  assert_sides (viewer, &picture, 0, SHOW_SOURCE);
+  g_assert_cmpuint (fa_viewer_get_result_uploads (viewer), ==, 0);
+
+  /* A result arrives: shown over the whole frame, scaled from half size,
+   * with no mask over it. */
+  add_result (document);
+  render_viewer (viewer, &picture);
+  assert_sides (viewer, &picture, 0, SHOW_RESULT);
+  uploads = fa_viewer_get_result_uploads (viewer);
+  g_assert_cmpuint (uploads, ==, 1);
+
+  /* Drawn again unchanged, and in the source mode and back: no upload.
+   * Another frame of the range is another upload. */
+  render_viewer (viewer, &picture);
+  fa_viewer_set_show (viewer, FA_VIEWER_SHOW_SOURCE);
+  render_viewer (viewer, &picture);
+  assert_sides (viewer, &picture, 0, SHOW_SOURCE);
+  fa_viewer_toggle_source (viewer);
+  g_assert_cmpint (fa_viewer_get_show (viewer), ==, FA_VIEWER_SHOW_RESULT);
+  render_viewer (viewer, &picture);
+  assert_sides (viewer, &picture, 0, SHOW_RESULT);
+  g_assert_cmpuint (fa_viewer_get_result_uploads (viewer), ==, uploads);
+  fa_document_set_current_frame (document, RESULT_FIRST + RESULT_FRAMES - 1);
+  render_viewer (viewer, &picture);
+  assert_sides (viewer, &picture, 0, SHOW_RESULT);
+  g_assert_cmpuint (fa_viewer_get_result_uploads (viewer), ==, uploads + 1);
+
+  /* Outside the range: the source. */
+  fa_document_set_current_frame (document, RESULT_FIRST - 1);
+  render_viewer (viewer, &picture);
+  assert_sides (viewer, &picture, 0, SHOW_SOURCE);
+  fa_document_set_current_frame (document, RESULT_FIRST + RESULT_FRAMES);
+  render_viewer (viewer, &picture);
+  assert_sides (viewer, &picture, 0, SHOW_SOURCE);
+
+  /* Split: the source (masked left half tinted) left, the result right;
+   * the B key's toggle (the widget action) goes to the source and back to
+   * the split. */
+  fa_document_set_current_frame (document, 3);
+  fa_viewer_set_show (viewer, FA_VIEWER_SHOW_SPLIT);
+  render_viewer (viewer, &picture);
+  assert_sides (viewer, &picture, 0.5, SHOW_RESULT);
+  fa_viewer_set_split_position (viewer, 0.3);
+  render_viewer (viewer, &picture);
+  assert_sides (viewer, &picture, 0.3, SHOW_RESULT);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (viewer), "viewer.toggle-source", NULL));
+  g_assert_cmpint (fa_viewer_get_show (viewer), ==, FA_VIEWER_SHOW_SOURCE);
+  render_viewer (viewer, &picture);
+  assert_sides (viewer, &picture, 0, SHOW_SOURCE);
+  fa_viewer_toggle_source (viewer);
+  g_assert_cmpint (fa_viewer_get_show (viewer), ==, FA_VIEWER_SHOW_SPLIT);
+  /* Out of range values are clamped. */
+  fa_viewer_set_split_position (viewer, 7);
+  g_assert_cmpfloat (fa_viewer_get_split_position (viewer), ==, 1.0);
+  fa_viewer_set_split_position (viewer, 0.3);
+
+  /* A press 5 px right of the divider drags it, keeping that distance,
+   * and paints nothing. */
+  g_assert_true (fa_viewer_get_placement (viewer, &placement));
+  divider_x = placement.x + 0.3 * WORK_WIDTH * placement.scale;
+  middle_y = placement.y + WORK_HEIGHT / 2.0 * placement.scale;
+  mask_before = g_memdup2 (fa_mask_set_peek_frame (fa_document_get_masks (document), 3),
+                           (gsize) WORK_WIDTH * WORK_HEIGHT);
+  g_signal_connect (document, "masks-changed", G_CALLBACK (count_mask_changes), &mask_changes);
+  fa_viewer_pointer_down (viewer, divider_x + 5, middle_y, FALSE);
+  fa_viewer_pointer_motion (viewer, divider_x + 55, middle_y + 30);
+  fa_viewer_pointer_up (viewer, divider_x + 105, middle_y);
+  position = 0.3 + 100 / (WORK_WIDTH * placement.scale);
+  g_assert_cmpfloat_with_epsilon (fa_viewer_get_split_position (viewer), position, 1e-9);
+  g_assert_cmpint (mask_changes, ==, 0);
+  g_assert_false (fa_document_stroke_is_active (document));
+  g_assert_cmpmem (fa_mask_set_peek_frame (fa_document_get_masks (document), 3), WORK_WIDTH * WORK_HEIGHT,
+                   mask_before, WORK_WIDTH * WORK_HEIGHT);
+  render_viewer (viewer, &picture);
+  assert_sides (viewer, &picture, position, SHOW_RESULT);
+
+  /* Dragged past the frame's edge it stops there. */
+  divider_x = placement.x + position * WORK_WIDTH * placement.scale;
+  fa_viewer_pointer_down (viewer, divider_x - 3, middle_y, FALSE);
+  fa_viewer_pointer_up (viewer, placement.x - 50, middle_y);
+  g_assert_cmpfloat (fa_viewer_get_split_position (viewer), ==, 0.0);
+  g_assert_cmpint (mask_changes, ==, 0);
+  fa_viewer_set_split_position (viewer, 0.5);
+
+  /* Away from the divider the brush paints, on either side. */
+  pointer_at (viewer, 0, 600.5, 100.5, FALSE);
+  pointer_at (viewer, 2, 620.5, 100.5, FALSE);
+  g_assert_cmpint (mask_changes, >, 0);
+  g_assert_cmpuint (fa_mask_set_peek_frame (fa_document_get_masks (document), 3)[100 * WORK_WIDTH + 610], ==, 255);
+  g_assert_true (fa_document_undo (document));
+  g_signal_handlers_disconnect_by_data (document, &mask_changes);
+  fa_document_set_current_frame (document, 3);
+
+  /* The live look: over the whole frame, in or out of the result's range,
+   * in place of the result; cleared, the result and source come back. */
+  fa_viewer_set_show (viewer, FA_VIEWER_SHOW_RESULT);
+  fa_viewer_set_live_frame (viewer, live, LIVE_WIDTH, LIVE_HEIGHT);
+  memset (live, 0, (gsize) LIVE_WIDTH * LIVE_HEIGHT * 3);
+  g_assert_true (fa_viewer_has_live_frame (viewer));
+  render_viewer (viewer, &picture);
+  assert_sides (viewer, &picture, 0, SHOW_LIVE);
+  fa_document_set_current_frame (document, 0);
+  render_viewer (viewer, &picture);
+  assert_sides (viewer, &picture, 0, SHOW_LIVE);
+  fa_viewer_set_show (viewer, FA_VIEWER_SHOW_SPLIT);
+  render_viewer (viewer, &picture);
+  assert_sides (viewer, &picture, 0.5, SHOW_LIVE);
+  fa_viewer_set_show (viewer, FA_VIEWER_SHOW_RESULT);
+
+  uploads = fa_viewer_get_result_uploads (viewer);
+  fa_viewer_set_live_frame (viewer, NULL, 0, 0);
+  g_assert_false (fa_viewer_has_live_frame (viewer));
+  render_viewer (viewer, &picture);
+  assert_sides (viewer, &picture, 0, SHOW_SOURCE);
+  fa_document_set_current_frame (document, 3);
+  render_viewer (viewer, &picture);
+  assert_sides (viewer, &picture, 0, SHOW_RESULT);
+  g_assert_cmpuint (fa_viewer_get_result_uploads (viewer), ==, uploads + 1);
+
+  picture_clear (&picture);
+  destroy_window (window);
+}
+
+static void
+test_results_active (void)
+{
+  check_results (NULL);
+}
+
+static void
+test_results_paintable (void)
+{
+  g_setenv ("FA_VIEWER_GL", "0", TRUE);
+  check_results ("paintable");
+  g_unsetenv ("FA_VIEWER_GL");
+}
+
 int
 main (int   argc,
       char *argv[])
 {
+  int status;
+
   g_test_init (&argc, &argv, NULL);
 
   if (!gtk_init_check ())
@@ -851,6 +1218,19 @@ main (int   argc,
   g_test_add_func ("/viewer/drawing/active", test_drawing_active);
   g_test_add_func ("/viewer/drawing/paintable", test_drawing_paintable);
   g_test_add_func ("/viewer/document/switch", test_document_switch);
+  g_test_add_func ("/viewer/results/active", test_results_active);
+  g_test_add_func ("/viewer/results/paintable", test_results_paintable);
 
-  return g_test_run ();
+  status = g_test_run ();
+  if (clip_dir != NULL)
+    {
+      g_autofree char *output = g_build_filename (clip_dir, "result.mp4", NULL);
+
+      g_unlink (clip_path);
+      g_unlink (output);
+      g_rmdir (clip_dir);
+      g_clear_pointer (&clip_path, g_free);
+      g_clear_pointer (&clip_dir, g_free);
+    }
+  return status;
 }

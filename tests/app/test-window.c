@@ -140,7 +140,12 @@ test_actions (void)
   assert_accels ("win.save-as", "<Shift><Control>s");
   assert_accels ("win.undo", "<Control>z");
   assert_accels ("win.redo", "<Shift><Control>z");
-  assert_accels ("win.propagate", "<Control>p");
+  assert_accels ("win.propagate", "<Shift><Control>p");
+  assert_accels ("win.preview", "<Control>p");
+  assert_accels ("win.edit", "<Control>Return");
+  assert_accels ("win.export", "<Control>e");
+  assert_accels ("win.focus-prompt", "<Control>l");
+  assert_accels ("app.preferences", "<Control>comma");
 
   /* GNOME reserves no shortcut for About; it is reached from the menu. */
   {
