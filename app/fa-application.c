@@ -12,6 +12,7 @@
 #include "fa-application-private.h"
 #include "fa-backend.h"
 #include "fa-model-check.h"
+#include "fa-model-find.h"
 #include "fa-preferences-window.h"
 #include "fa-prompt-cache.h"
 #include "fa-window.h"
@@ -36,6 +37,7 @@ struct _FaApplication
   guint           model_generation;  /* counts changes of the settings a load reads */
   guint           check_generation;  /* counts changes of where the model is */
   FaModelReport  *model_report;      /* the check of check_generation, or NULL while it runs */
+  FaModelPaths    found_paths;       /* with nothing set up: the complete model fa_model_find found */
   GCancellable   *check_cancellable;
   guint           check_source;
   gboolean        model_ready;
@@ -388,6 +390,7 @@ fa_application_finalize (GObject *object)
   g_clear_pointer (&self->cuda_problem, g_free);
   g_clear_pointer (&self->unused_gpu, g_free);
   g_clear_pointer (&self->model_report, fa_model_report_free);
+  fa_model_paths_clear (&self->found_paths);
   g_clear_pointer (&self->model_problem, g_free);
   g_clear_pointer (&self->model, fa_model_unref);
   g_clear_pointer (&self->load_waiting, g_ptr_array_unref);
@@ -556,7 +559,19 @@ typedef struct
 {
   FaModelPaths paths;
   guint        generation;
+  gboolean     find;   /* nothing set up: look where people keep the model */
 } CheckData;
+
+static void
+copy_model_paths (FaModelPaths *to, const FaModelPaths *from)
+{
+  fa_model_paths_clear (to);
+  to->folder = g_strdup (from->folder);
+  to->transformer = g_strdup (from->transformer);
+  to->text_encoder = g_strdup (from->text_encoder);
+  to->tokenizer = g_strdup (from->tokenizer);
+  to->vae = g_strdup (from->vae);
+}
 
 static void
 check_data_free (gpointer data)
@@ -575,6 +590,21 @@ model_check_thread (GTask        *task,
 {
   CheckData *check = task_data;
 
+  if (check->find)
+    {
+      g_autoptr (GPtrArray) found = fa_model_find (NULL, NULL, cancellable);
+      FaModelCandidate *first = found->len > 0 ? g_ptr_array_index (found, 0) : NULL;
+
+      if (first == NULL || !first->report->complete)
+        {
+          g_task_return_pointer (task, NULL, NULL);
+          return;
+        }
+      g_debug ("using the model found in %s", first->description);
+      copy_model_paths (&check->paths, &first->paths);
+      g_task_return_pointer (task, g_steal_pointer (&first->report), (GDestroyNotify) fa_model_report_free);
+      return;
+    }
   g_task_return_pointer (task, fa_model_check (&check->paths, cancellable),
                          (GDestroyNotify) fa_model_report_free);
 }
@@ -594,6 +624,19 @@ model_check_done (GObject      *object,
       g_clear_pointer (&report, fa_model_report_free);
       return;
     }
+  if (check->find)
+    {
+      if (report == NULL)
+        {
+          g_autofree char *hub = fa_hf_hub_cache_dir ();
+          /* Translators: %s is the Hugging Face cache folder */
+          set_model_state (self, FALSE, g_strdup_printf (_("No model is set up, and none was found in the "
+                                                           "Hugging Face cache (%s): choose the Wan2.1 folder "
+                                                           "in Preferences."), hub));
+          return;
+        }
+      copy_model_paths (&self->found_paths, &check->paths);
+    }
   g_autofree char *text = fa_model_report_to_string (report);
   g_debug ("model check:\n%s", text);
   set_model_report (self, report);
@@ -612,13 +655,8 @@ start_model_check (gpointer data)
 
   fa_model_paths_init_from_settings (&check->paths, self->settings);
   check->generation = self->check_generation;
-  if (model_paths_are_empty (&check->paths))
-    {
-      check_data_free (check);
-      g_clear_pointer (&self->model_report, fa_model_report_free);
-      set_model_state (self, FALSE, g_strdup (_("No model is set up: choose the Wan2.1 folder in Preferences.")));
-      return G_SOURCE_REMOVE;
-    }
+  fa_model_paths_clear (&self->found_paths);
+  check->find = model_paths_are_empty (&check->paths);
 
   self->check_cancellable = g_cancellable_new ();
   g_autoptr (GTask) task = g_task_new (self, self->check_cancellable, model_check_done, NULL);
@@ -850,6 +888,8 @@ start_model_load (FaApplication *self,
   g_autofree char *device = g_settings_get_string (self->settings, "text-encoder-device");
 
   fa_model_paths_init_from_settings (&data->paths, self->settings);
+  if (model_paths_are_empty (&data->paths))
+    copy_model_paths (&data->paths, &self->found_paths);
   if (model_paths_are_empty (&data->paths))
     {
       load_data_free (data);

@@ -50,6 +50,7 @@ double     fa_cli_median (double *values, int n);
 
 int fa_cli_inspect (int argc, char **argv);
 int fa_cli_doctor (int argc, char **argv);
+int fa_cli_model (int argc, char **argv);
 int fa_cli_bench (int argc, char **argv);
 int fa_cli_bench_dit (int argc, char **argv);
 int fa_cli_bench_t5 (int argc, char **argv);

@@ -703,6 +703,38 @@ test_edit_interrupted (void)
   fa_test_remove_tree (dir);
 }
 
+/* model status: a complete folder is ready; with nothing anywhere it says
+ * where it looked and how to get the model. */
+static void
+test_model_status (void)
+{
+  g_autofree char *cache = fa_test_make_folder ("fa-cli-hub-XXXXXX");
+  g_autofree char *tiny = g_build_filename (g_getenv ("FA_TEST_SRCDIR"), "data", "wan-tiny", NULL);
+  const char *env[] = { "HF_HUB_CACHE", cache, "FLOWANCHOR_MODEL_DIR", "", "GSETTINGS_BACKEND", "memory", NULL };
+  g_auto (Run) ready = { 0 }, none = { 0 }, no_verb = { 0 }, bad_option = { 0 };
+
+  run_cli (&ready, env, "model", "status", "--folder", tiny, NULL);
+  g_assert_cmpint (ready.status, ==, 0);
+  g_autofree char *ready_line = g_strdup_printf ("^ready +folder %s$", tiny);
+  if (!g_regex_match_simple (ready_line, ready.out, G_REGEX_MULTILINE, 0))
+    g_error ("no ready line for %s in:\n%s", tiny, ready.out);
+  g_assert_true (g_regex_match_simple ("^ +transformer +found +2 blocks", ready.out, G_REGEX_MULTILINE, 0));
+
+  run_cli (&none, env, "model", "status", "--comfyui", cache, NULL);
+  g_assert_cmpint (none.status, ==, 1);
+  g_assert_null (strstr (none.out, "ready"));
+  g_assert_nonnull (strstr (none.out, "Looked in"));
+  g_autofree char *cache_line = g_strdup_printf ("Hugging Face cache  %s", cache);
+  g_assert_nonnull (strstr (none.out, cache_line));
+  g_assert_nonnull (strstr (none.out, "huggingface-cli download Wan-AI/Wan2.1-T2V-1.3B-Diffusers"));
+
+  run_cli (&no_verb, env, "model", NULL);
+  g_assert_cmpint (no_verb.status, ==, 2);
+  run_cli (&bad_option, env, "model", "status", "--bogus", NULL);
+  g_assert_cmpint (bad_option.status, ==, 2);
+  g_rmdir (cache);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -721,6 +753,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/synth-and-mask-propagate", test_synth_and_mask_propagate);
   g_test_add_func ("/cli/edit", test_edit);
   g_test_add_func ("/cli/edit-interrupted", test_edit_interrupted);
+  g_test_add_func ("/cli/model-status", test_model_status);
 
   return g_test_run ();
 }
