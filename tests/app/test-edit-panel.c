@@ -15,7 +15,7 @@
 
 #include "fa-document-edit.h"
 #include "fa-edit-panel.h"
-#include "fa-test-util.h"
+#include "fa-app-test-util.h"
 
 #define WAIT_SECONDS 30
 #define wait_for(condition, data) fa_test_wait_for ((condition), (data), WAIT_SECONDS)
@@ -30,12 +30,6 @@ static gboolean
 widget_is_ready (gpointer data)
 {
   return gtk_widget_get_mapped (GTK_WIDGET (data)) && gtk_widget_get_width (GTK_WIDGET (data)) > 0;
-}
-
-static gboolean
-weak_pointer_is_cleared (gpointer data)
-{
-  return *(gpointer *) data == NULL;
 }
 
 static FaDocument *
@@ -77,7 +71,7 @@ fixture_tear_down (Fixture      *fixture,
   (void) data;
   g_object_add_weak_pointer (G_OBJECT (fixture->panel), &weak);
   gtk_window_destroy (fixture->window);
-  g_assert_true (wait_for (weak_pointer_is_cleared, &weak));
+  g_assert_true (wait_for (fa_test_pointer_is_cleared, &weak));
   /* the panel let go of the document: a change now reaches no one */
   fa_document_set_prompts (fixture->document, "after", "the panel", NULL);
   g_object_unref (fixture->document);

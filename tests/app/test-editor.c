@@ -25,7 +25,7 @@
 #include "fa-viewer.h"
 #include "fa-window.h"
 
-#include "fa-test-util.h"
+#include "fa-app-test-util.h"
 
 #define WAIT_SECONDS 120
 
@@ -34,12 +34,6 @@ static char *folder;
 static char *model_folder;
 
 #define wait_for(condition, data) fa_test_wait_for ((condition), (data), WAIT_SECONDS)
-
-static gboolean
-widget_is_mapped (gpointer data)
-{
-  return gtk_widget_get_mapped (GTK_WIDGET (data));
-}
 
 static gboolean
 window_is_idle (gpointer data)
@@ -94,7 +88,7 @@ open_editor (void)
   g_assert_nonnull (sample);
   gtk_window_set_default_size (GTK_WINDOW (window), 1280, 800);
   gtk_window_present (GTK_WINDOW (window));
-  g_assert_true (wait_for (widget_is_mapped, window));
+  g_assert_true (wait_for (fa_test_widget_is_mapped, window));
   g_autoptr (GFile) file = g_file_new_for_path (sample);
   fa_window_open_file (window, file);
   g_assert_true (wait_for (document_is_open, window));
@@ -116,18 +110,6 @@ open_editor (void)
   g_assert_cmpstr (fa_document_get_source_prompt (document), ==, "a red ball on the grass");
   g_assert_cmpstr (fa_document_get_target_prompt (document), ==, "a blue cube on the grass");
   return window;
-}
-
-static void
-close_window (FaWindow *window)
-{
-  gpointer weak = window;
-
-  /* discard without the question */
-  g_object_add_weak_pointer (G_OBJECT (window), &weak);
-  gtk_window_destroy (GTK_WINDOW (window));
-  while (weak != NULL)
-    g_main_context_iteration (NULL, FALSE);
 }
 
 typedef struct {
@@ -179,17 +161,6 @@ run_job (FaWindow *window, const char *action, Watch *watch)
   g_assert_null (fa_window_get_last_error (window));
 }
 
-static FaExportDialog *
-find_export_dialog (void)
-{
-  g_autoptr (GList) toplevels = gtk_window_list_toplevels ();
-
-  for (const GList *l = toplevels; l != NULL; l = l->next)
-    if (FA_IS_EXPORT_DIALOG (l->data) && gtk_widget_get_visible (l->data))
-      return l->data;
-  return NULL;
-}
-
 typedef struct {
   gboolean done;
   char *path;
@@ -221,7 +192,7 @@ export_through_dialog (FaWindow *window, const char *name, FaExportFormat format
 
   g_assert_true (action_enabled (window, "win.export"));
   activate (window, "win.export", NULL);
-  FaExportDialog *dialog = find_export_dialog ();
+  FaExportDialog *dialog = fa_test_find_toplevel (FA_TYPE_EXPORT_DIALOG);
   g_assert_nonnull (dialog);
   g_object_ref (dialog);
   g_signal_connect (dialog, "finished", G_CALLBACK (on_finished), &finished);
@@ -354,7 +325,7 @@ test_preview_edit_compare_export (void)
       g_assert_true (fa_window_save_screenshot (window, shot, &error));
       g_assert_no_error (error);
     }
-  close_window (window);
+  fa_test_destroy_window (window, WAIT_SECONDS);
 }
 
 static gboolean
@@ -399,7 +370,7 @@ test_cancel_and_run_again (void)
   g_assert_true (fa_document_set_params (document, &params, NULL));
   run_job (window, "win.preview", &watch);
   g_assert_cmpuint (fa_document_get_n_results (document), ==, 1);
-  close_window (window);
+  fa_test_destroy_window (window, WAIT_SECONDS);
 }
 
 static gboolean
@@ -451,7 +422,7 @@ test_no_model (void)
   g_autofree char *project = g_build_filename (folder, "no-model.fanchor", NULL);
   g_assert_true (fa_document_save (document, project, &error));
   g_assert_no_error (error);
-  close_window (window);
+  fa_test_destroy_window (window, WAIT_SECONDS);
 }
 
 int

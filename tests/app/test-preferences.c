@@ -22,7 +22,7 @@
 
 #include "fa-application.h"
 #include "fa-preferences-window.h"
-#include "fa-test-util.h"
+#include "fa-app-test-util.h"
 
 #define WAIT_SECONDS 60
 
@@ -132,18 +132,6 @@ app_problem_says (gpointer data)
 }
 
 static gboolean
-widget_is_mapped (gpointer data)
-{
-  return gtk_widget_get_mapped (GTK_WIDGET (data));
-}
-
-static gboolean
-weak_pointer_is_cleared (gpointer data)
-{
-  return *(gpointer *) data == NULL;
-}
-
-static gboolean
 backend_is_probed (gpointer data)
 {
   return fa_application_get_backend_description (app) != NULL;
@@ -155,18 +143,8 @@ present_preferences (void)
   FaPreferencesWindow *window = fa_preferences_window_new (NULL);
 
   gtk_window_present (GTK_WINDOW (window));
-  g_assert_true (wait_for (widget_is_mapped, window));
+  g_assert_true (wait_for (fa_test_widget_is_mapped, window));
   return window;
-}
-
-static void
-destroy_window (gpointer window)
-{
-  gpointer weak = window;
-
-  g_object_add_weak_pointer (G_OBJECT (window), &weak);
-  gtk_window_destroy (GTK_WINDOW (window));
-  g_assert_true (wait_for (weak_pointer_is_cleared, &weak));
 }
 
 static void
@@ -211,7 +189,7 @@ test_complete (void)
   g_autofree char *problem = fa_application_dup_model_problem (app);
   g_assert_null (problem);
 
-  destroy_window (window);
+  fa_test_destroy_window (window, WAIT_SECONDS);
 }
 
 static void
@@ -256,7 +234,7 @@ test_missing_vae (void)
   g_assert_cmpstr (fa_preferences_window_get_report (window)->parts[FA_MODEL_PART_VAE].path, ==, vae_file);
   g_assert_cmpstr (adw_action_row_get_subtitle (template_child (window, "vae_row")), ==, vae_file);
 
-  destroy_window (window);
+  fa_test_destroy_window (window, WAIT_SECONDS);
   reset_model_settings ();
   fa_test_remove_tree (folder);
 }
@@ -282,7 +260,7 @@ test_nothing_configured (void)
   for (int part = 0; part < FA_MODEL_N_PARTS; part++)
     assert_row (window, part, FALSE);
   g_assert_false (gtk_widget_get_sensitive (template_child (window, "folder_clear_button")));
-  destroy_window (window);
+  fa_test_destroy_window (window, WAIT_SECONDS);
 }
 
 static void
@@ -303,7 +281,7 @@ test_environment_override (void)
   g_assert_nonnull (strstr (subtitle, "FLOWANCHOR_MODEL_DIR"));
   g_assert_true (wait_for (app_model_is_ready, NULL));
 
-  destroy_window (window);
+  fa_test_destroy_window (window, WAIT_SECONDS);
   g_unsetenv ("FLOWANCHOR_MODEL_DIR");
   reset_model_settings ();
   g_rmdir (empty);
@@ -459,25 +437,14 @@ test_other_settings (void)
   g_assert_nonnull (strstr (adw_action_row_get_subtitle (template_child (window, "cache_folder_row")),
                             "flowanchor"));
 
-  destroy_window (window);
+  fa_test_destroy_window (window, WAIT_SECONDS);
   fa_test_remove_tree (cache_dir);
-}
-
-static FaPreferencesWindow *
-find_preferences (void)
-{
-  g_autoptr (GList) toplevels = gtk_window_list_toplevels ();
-
-  for (const GList *l = toplevels; l != NULL; l = l->next)
-    if (FA_IS_PREFERENCES_WINDOW (l->data) && gtk_widget_get_visible (l->data))
-      return l->data;
-  return NULL;
 }
 
 static gboolean
 preferences_is_shown (gpointer data)
 {
-  FaPreferencesWindow *window = find_preferences ();
+  FaPreferencesWindow *window = fa_test_find_toplevel (FA_TYPE_PREFERENCES_WINDOW);
 
   return window != NULL && gtk_widget_get_mapped (GTK_WIDGET (window));
 }
@@ -490,18 +457,18 @@ test_show (void)
   g_assert_cmpuint (g_strv_length (accels), ==, 1);
   g_assert_cmpstr (accels[0], ==, "<Control>comma");
 
-  g_assert_null (find_preferences ());
+  g_assert_null (fa_test_find_toplevel (FA_TYPE_PREFERENCES_WINDOW));
   g_action_group_activate_action (G_ACTION_GROUP (app), "preferences", NULL);
   g_assert_true (wait_for (preferences_is_shown, NULL));
-  FaPreferencesWindow *window = find_preferences ();
+  FaPreferencesWindow *window = fa_test_find_toplevel (FA_TYPE_PREFERENCES_WINDOW);
 
   adw_preferences_window_set_visible_page_name (ADW_PREFERENCES_WINDOW (window), "performance");
   fa_application_show_preferences (app, "model");
-  g_assert_true (find_preferences () == window);
+  g_assert_true (fa_test_find_toplevel (FA_TYPE_PREFERENCES_WINDOW) == window);
   g_assert_cmpstr (adw_preferences_window_get_visible_page_name (ADW_PREFERENCES_WINDOW (window)), ==, "model");
 
-  destroy_window (window);
-  g_assert_null (find_preferences ());
+  fa_test_destroy_window (window, WAIT_SECONDS);
+  g_assert_null (fa_test_find_toplevel (FA_TYPE_PREFERENCES_WINDOW));
 }
 
 static void

@@ -26,7 +26,7 @@
 #include "fa-document-edit.h"
 #include "fa-export-dialog.h"
 #include "fa-results-list.h"
-#include "fa-test-util.h"
+#include "fa-app-test-util.h"
 
 #define WAIT_SECONDS 60
 #define RESULT_FRAMES 9
@@ -50,18 +50,6 @@ typedef struct {
 } Fixture;
 
 /* ---- waiting ---- */
-
-static gboolean
-widget_is_mapped (gpointer data)
-{
-  return gtk_widget_get_mapped (GTK_WIDGET (data));
-}
-
-static gboolean
-weak_pointer_is_cleared (gpointer data)
-{
-  return *(gpointer *) data == NULL;
-}
 
 typedef struct {
   gboolean done;
@@ -193,17 +181,13 @@ fixture_set_up (Fixture *fixture, gconstpointer data)
   fixture->overlay = ADW_TOAST_OVERLAY (adw_toast_overlay_new ());
   gtk_window_set_child (fixture->window, GTK_WIDGET (fixture->overlay));
   gtk_window_present (fixture->window);
-  g_assert_true (wait_for (widget_is_mapped, fixture->window));
+  g_assert_true (wait_for (fa_test_widget_is_mapped, fixture->window));
 }
 
 static void
 fixture_tear_down (Fixture *fixture, gconstpointer data)
 {
-  gpointer weak = fixture->window;
-
-  g_object_add_weak_pointer (G_OBJECT (fixture->window), &weak);
-  gtk_window_destroy (fixture->window);
-  g_assert_true (wait_for (weak_pointer_is_cleared, &weak));
+  fa_test_destroy_window (fixture->window, WAIT_SECONDS);
   g_signal_handlers_disconnect_by_data (fixture->document, fixture);
   g_clear_object (&fixture->document);
   fa_test_remove_tree (fixture->folder);
@@ -379,7 +363,7 @@ new_dialog (Fixture *fixture, guint index, Finished *finished)
   g_object_ref (dialog);
   g_signal_connect (dialog, "finished", G_CALLBACK (on_finished), finished);
   gtk_window_present (GTK_WINDOW (dialog));
-  g_assert_true (wait_for (widget_is_mapped, dialog));
+  g_assert_true (wait_for (fa_test_widget_is_mapped, dialog));
   return dialog;
 }
 
@@ -722,21 +706,10 @@ test_cancel (Fixture *fixture, gconstpointer data)
   finished_clear (&finished);
 }
 
-static AdwMessageDialog *
-find_message_dialog (void)
-{
-  g_autoptr (GList) toplevels = gtk_window_list_toplevels ();
-
-  for (const GList *l = toplevels; l != NULL; l = l->next)
-    if (ADW_IS_MESSAGE_DIALOG (l->data) && gtk_widget_get_visible (l->data))
-      return l->data;
-  return NULL;
-}
-
 static gboolean
 message_dialog_is_shown (gpointer data)
 {
-  AdwMessageDialog *dialog = find_message_dialog ();
+  AdwMessageDialog *dialog = fa_test_find_toplevel (ADW_TYPE_MESSAGE_DIALOG);
 
   return dialog != NULL && gtk_widget_get_mapped (GTK_WIDGET (dialog));
 }
@@ -744,7 +717,7 @@ message_dialog_is_shown (gpointer data)
 static gboolean
 message_dialog_is_gone (gpointer data)
 {
-  return find_message_dialog () == NULL;
+  return fa_test_find_toplevel (ADW_TYPE_MESSAGE_DIALOG) == NULL;
 }
 
 /* What a click on a response's button does. */
@@ -773,7 +746,7 @@ test_replace (Fixture *fixture, gconstpointer data)
   fa_export_dialog_start (dialog);
   g_assert_true (wait_for (message_dialog_is_shown, NULL));
   g_assert_false (fa_export_dialog_get_running (dialog));
-  respond (find_message_dialog (), "cancel");
+  respond (fa_test_find_toplevel (ADW_TYPE_MESSAGE_DIALOG), "cancel");
   g_assert_true (wait_for (message_dialog_is_gone, NULL));
   g_assert_false (fa_export_dialog_get_running (dialog));
   g_assert_false (finished.done);
@@ -783,7 +756,7 @@ test_replace (Fixture *fixture, gconstpointer data)
   /* "Replace" exports over it. */
   fa_export_dialog_start (dialog);
   g_assert_true (wait_for (message_dialog_is_shown, NULL));
-  respond (find_message_dialog (), "replace");
+  respond (fa_test_find_toplevel (ADW_TYPE_MESSAGE_DIALOG), "replace");
   g_assert_true (wait_for (finished_is_done, &finished));
   g_assert_cmpstr (finished.path, ==, path);
   {

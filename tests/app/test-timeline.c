@@ -15,7 +15,7 @@
 
 #include <adwaita.h>
 
-#include "fa-test-util.h"
+#include "fa-app-test-util.h"
 #include "fa-timeline-private.h"
 
 #define WAIT_SECONDS 10
@@ -31,12 +31,6 @@ static gboolean
 widget_is_ready (gpointer data)
 {
   return gtk_widget_get_mapped (GTK_WIDGET (data)) && gtk_widget_get_width (GTK_WIDGET (data)) > 0;
-}
-
-static gboolean
-weak_pointer_is_cleared (gpointer data)
-{
-  return *(gpointer *) data == NULL;
 }
 
 /* Frame @i's solid colour; @variant gives a second, different set. */
@@ -110,7 +104,7 @@ fixture_tear_down (Fixture       *fixture,
 
   g_object_add_weak_pointer (G_OBJECT (fixture->timeline), &weak);
   gtk_window_destroy (fixture->window);
-  g_assert_true (wait_for (weak_pointer_is_cleared, &weak));
+  g_assert_true (wait_for (fa_test_pointer_is_cleared, &weak));
   g_clear_object (&fixture->document);
 }
 

@@ -18,7 +18,7 @@
 
 #include "fa-document-edit.h"
 #include "fa-media-util.h"
-#include "fa-test-util.h"
+#include "fa-app-test-util.h"
 #include "fa-viewer-private.h"
 
 #define WAIT_SECONDS 10
@@ -40,12 +40,6 @@ widget_is_ready (gpointer data)
   return gtk_widget_get_mapped (GTK_WIDGET (data))
          && gtk_widget_get_width (GTK_WIDGET (data)) == WINDOW_WIDTH
          && gtk_widget_get_height (GTK_WIDGET (data)) == WINDOW_HEIGHT;
-}
-
-static gboolean
-weak_pointer_is_cleared (gpointer data)
-{
-  return *(gpointer *) data == NULL;
 }
 
 /* Every frame a smooth ramp (neighbours differ by 2 at most, so a
@@ -131,16 +125,6 @@ show_viewer (FaDocument *document,
   g_assert_true (wait_for (widget_is_ready, viewer));
   *window_out = window;
   return viewer;
-}
-
-static void
-destroy_window (GtkWindow *window)
-{
-  gpointer weak = window;
-
-  g_object_add_weak_pointer (G_OBJECT (window), &weak);
-  gtk_window_destroy (window);
-  g_assert_true (wait_for (weak_pointer_is_cleared, &weak));
 }
 
 /* ---- the CPU picture ---- */
@@ -334,7 +318,7 @@ test_coordinates (void)
   g_assert_cmpfloat_with_epsilon (wx, margin - 20, 1e-9);
   g_assert_cmpfloat_with_epsilon (wy, 10, 1e-9);
 
-  destroy_window (window);
+  fa_test_destroy_window (window, WAIT_SECONDS);
 }
 
 static void
@@ -386,7 +370,7 @@ test_zoom (void)
   g_assert_cmpfloat_with_epsilon (wx, WINDOW_WIDTH / 2.0, 1e-9);
   g_assert_cmpfloat_with_epsilon (wy, WINDOW_HEIGHT / 2.0, 1e-9);
 
-  destroy_window (window);
+  fa_test_destroy_window (window, WAIT_SECONDS);
 }
 
 /* ---- tools ---- */
@@ -464,7 +448,7 @@ test_tools_brush (void)
   g_assert_false (fa_mask_set_is_keyframe (fa_document_get_masks (document), 3));
 
   g_signal_handlers_disconnect_by_data (document, &changes);
-  destroy_window (window);
+  fa_test_destroy_window (window, WAIT_SECONDS);
 }
 
 static void
@@ -500,7 +484,7 @@ test_tools_eraser (void)
   g_assert_true (fa_document_undo (document));
   g_assert_cmpuint (mask_at (document, 5, 20, 10), ==, 255);
 
-  destroy_window (window);
+  fa_test_destroy_window (window, WAIT_SECONDS);
 }
 
 static void
@@ -535,7 +519,7 @@ test_tools_box (void)
   g_assert_true (fa_document_undo (document));
   g_assert_cmpuint (mask_at (document, 1, 25, 10), ==, 255);
 
-  destroy_window (window);
+  fa_test_destroy_window (window, WAIT_SECONDS);
 }
 
 /* ---- drawing ---- */
@@ -764,7 +748,7 @@ check_drawing (const char *expected_renderer)
   assert_frame_pixel (viewer, &picture, 38, 30, expected);
 
   picture_clear (&picture);
-  destroy_window (window);
+  fa_test_destroy_window (window, WAIT_SECONDS);
 }
 
 static void
@@ -819,7 +803,7 @@ test_document_switch (void)
 
   /* A destroyed viewer no longer listens to the document. */
   fa_viewer_set_document (viewer, second);
-  destroy_window (window);
+  fa_test_destroy_window (window, WAIT_SECONDS);
   fa_document_set_current_frame (second, 2);
   g_assert_true (fa_document_apply_box (second, 2, 0, 0, 10, 10, FALSE));
   fa_document_set_view (second, &(FaDocumentView) { .look = FA_MASK_LOOK_OUTLINE, .zoom = 2 });
@@ -1176,7 +1160,7 @@ check_results (const char *expected_renderer)
   g_assert_cmpuint (fa_viewer_get_result_uploads (viewer), ==, uploads + 1);
 
   picture_clear (&picture);
-  destroy_window (window);
+  fa_test_destroy_window (window, WAIT_SECONDS);
 }
 
 static void

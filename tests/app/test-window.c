@@ -21,7 +21,7 @@
 #include "fa-application.h"
 #include "fa-document.h"
 #include "fa-viewer.h"
-#include "fa-test-util.h"
+#include "fa-app-test-util.h"
 #include "fa-window.h"
 
 #define WAIT_SECONDS 60
@@ -33,21 +33,9 @@ static FaApplication *app;
 #define wait_for(condition, data) fa_test_wait_for ((condition), (data), WAIT_SECONDS)
 
 static gboolean
-widget_is_mapped (gpointer data)
-{
-  return gtk_widget_get_mapped (GTK_WIDGET (data));
-}
-
-static gboolean
 widget_is_allocated (gpointer data)
 {
   return gtk_widget_get_width (GTK_WIDGET (data)) > 0;
-}
-
-static gboolean
-weak_pointer_is_cleared (gpointer data)
-{
-  return *(gpointer *) data == NULL;
 }
 
 static gboolean
@@ -56,21 +44,10 @@ app_has_no_windows (gpointer data)
   return gtk_application_get_windows (GTK_APPLICATION (app)) == NULL;
 }
 
-static AdwAboutWindow *
-find_about_window (void)
-{
-  g_autoptr (GList) toplevels = gtk_window_list_toplevels ();
-
-  for (const GList *l = toplevels; l != NULL; l = l->next)
-    if (ADW_IS_ABOUT_WINDOW (l->data) && gtk_widget_get_visible (l->data))
-      return l->data;
-  return NULL;
-}
-
 static gboolean
 about_window_is_shown (gpointer data)
 {
-  AdwAboutWindow *about = find_about_window ();
+  AdwAboutWindow *about = fa_test_find_toplevel (ADW_TYPE_ABOUT_WINDOW);
 
   return about != NULL && gtk_widget_get_mapped (GTK_WIDGET (about));
 }
@@ -93,20 +70,9 @@ present_new_window (void)
   FaWindow *window = fa_window_new (app);
 
   gtk_window_present (GTK_WINDOW (window));
-  g_assert_true (wait_for (widget_is_mapped, window));
+  g_assert_true (wait_for (fa_test_widget_is_mapped, window));
   g_assert_true (wait_for (widget_is_allocated, window));
   return window;
-}
-
-/* Destroys @window and waits until it is finalized. */
-static void
-destroy_window (FaWindow *window)
-{
-  gpointer weak = window;
-
-  g_object_add_weak_pointer (G_OBJECT (window), &weak);
-  gtk_window_destroy (GTK_WINDOW (window));
-  g_assert_true (wait_for (weak_pointer_is_cleared, &weak));
 }
 
 static void
@@ -220,7 +186,7 @@ test_window_widgets (void)
   g_assert_true (gtk_widget_is_sensitive (get_child (window, "open_sample_button")));
   g_assert_null (fa_window_get_document (window));
 
-  destroy_window (window);
+  fa_test_destroy_window (window, WAIT_SECONDS);
 }
 
 static void
@@ -229,11 +195,11 @@ test_about (void)
   FaWindow *window = present_new_window ();
   AdwAboutWindow *about;
 
-  g_assert_null (find_about_window ());
+  g_assert_null (fa_test_find_toplevel (ADW_TYPE_ABOUT_WINDOW));
   g_action_group_activate_action (G_ACTION_GROUP (app), "about", NULL);
   g_assert_true (wait_for (about_window_is_shown, NULL));
 
-  about = find_about_window ();
+  about = fa_test_find_toplevel (ADW_TYPE_ABOUT_WINDOW);
   g_assert_cmpstr (adw_about_window_get_application_name (about), ==, "FlowAnchor Studio");
   g_assert_cmpstr (adw_about_window_get_version (about), ==, PACKAGE_VERSION);
   g_assert_cmpstr (adw_about_window_get_application_icon (about), ==, FA_APP_ID);
@@ -243,7 +209,7 @@ test_about (void)
   g_assert_true (gtk_window_get_transient_for (GTK_WINDOW (about)) == GTK_WINDOW (window));
 
   gtk_window_destroy (GTK_WINDOW (about));
-  destroy_window (window);
+  fa_test_destroy_window (window, WAIT_SECONDS);
 }
 
 static void
@@ -263,7 +229,7 @@ test_size_restored (void)
   g_assert_cmpint (height, ==, 600);
   g_assert_false (gtk_window_is_maximized (GTK_WINDOW (window)));
 
-  destroy_window (window);
+  fa_test_destroy_window (window, WAIT_SECONDS);
 }
 
 /* Closing a window writes its size; app.quit closes every window. */
@@ -472,7 +438,7 @@ test_paint_propagate_save_reopen (void)
   g_assert_cmpstr (adw_window_title_get_title (ADW_WINDOW_TITLE (title)), ==, "sample edit");
 
   /* nothing unsaved: closing asks nothing */
-  destroy_window (window);
+  fa_test_destroy_window (window, WAIT_SECONDS);
 
   window = present_new_window ();
   open_and_wait (window, project);
@@ -493,7 +459,7 @@ test_paint_propagate_save_reopen (void)
     g_assert_cmpint (view.tool, ==, FA_MASK_TOOL_BOX);
     g_assert_true (gtk_toggle_button_get_active (GTK_TOGGLE_BUTTON (get_child (window, "box_button"))));
   }
-  destroy_window (window);
+  fa_test_destroy_window (window, WAIT_SECONDS);
 
   g_unlink (project);
   g_rmdir (dir);
@@ -559,7 +525,7 @@ test_undo_redo (void)
     g_object_add_weak_pointer (G_OBJECT (window), &weak);
     gtk_window_close (GTK_WINDOW (window));
     answer_dialog (window, "discard");
-    g_assert_true (wait_for (weak_pointer_is_cleared, &weak));
+    g_assert_true (wait_for (fa_test_pointer_is_cleared, &weak));
   }
 }
 
@@ -596,7 +562,7 @@ test_unreadable_file (void)
   g_assert_nonnull (strstr (fa_window_get_last_error (window), "notes.mp4"));
   answer_dialog (window, "close");
 
-  destroy_window (window);
+  fa_test_destroy_window (window, WAIT_SECONDS);
   g_unlink (bad);
   g_rmdir (dir);
 }
@@ -614,7 +580,7 @@ test_close_while_busy (void)
 
   fa_window_open_file (window, file);
   g_assert_true (fa_window_get_busy (window));
-  destroy_window (window);
+  fa_test_destroy_window (window, WAIT_SECONDS);
 
   window = present_new_window ();
   open_and_wait (window, sample);
@@ -628,7 +594,7 @@ test_close_while_busy (void)
     gpointer weak = window;
     g_object_add_weak_pointer (G_OBJECT (window), &weak);
     answer_dialog (window, "discard");
-    g_assert_true (wait_for (weak_pointer_is_cleared, &weak));
+    g_assert_true (wait_for (fa_test_pointer_is_cleared, &weak));
   }
 }
 
@@ -694,7 +660,7 @@ test_play_and_step (void)
     fa_document_get_view (document, &view);
     g_assert_cmpfloat (view.brush_radius, <, radius);
   }
-  destroy_window (window);
+  fa_test_destroy_window (window, WAIT_SECONDS);
 }
 
 static gboolean
@@ -750,7 +716,7 @@ test_screenshot (void)
   g_assert_cmpint (gdk_texture_get_height (texture), ==, gtk_widget_get_height (GTK_WIDGET (window)));
 
   fa_document_undo (document);
-  destroy_window (window);
+  fa_test_destroy_window (window, WAIT_SECONDS);
   g_unlink (png);
   g_rmdir (dir);
 }
