@@ -694,14 +694,8 @@ fa_document_dup_result_masks (FaDocument *self, guint index, GError **error)
     {
       double t = (double) i * clip->fps_d / clip->fps_n;
       int frame = result->range_first + (int) floor (t * timeline->fps_n / timeline->fps_d + 0.5);
-      const guint8 *src = fa_mask_set_peek_frame (masks, CLAMP (frame, 0, timeline->n_frames - 1));
-      for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++)
-          {
-            int sx = MIN ((int) (((gint64) x * tw + tw / 2) / w), tw - 1);
-            int sy = MIN ((int) (((gint64) y * th + th / 2) / h), th - 1);
-            alpha[(gsize) y * w + x] = src[(gsize) sy * tw + sx];
-          }
+      fa_mask_scale_nearest (fa_mask_set_peek_frame (masks, CLAMP (frame, 0, timeline->n_frames - 1)), tw, th, alpha,
+                             w, h);
       if (!fa_mask_set_set_keyframe (out, i, alpha, error))
         return NULL;
     }

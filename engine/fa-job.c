@@ -568,14 +568,7 @@ fit_masks (FaJob *job, GError **error)
     {
       if (keys[k] >= clip->n_frames)
         continue;
-      const guint8 *src = fa_mask_set_peek_frame (given, keys[k]);
-      for (int y = 0; y < clip->height; y++)
-        for (int x = 0; x < clip->width; x++)
-          {
-            int sx = (int) (((gint64) x * gw + gw / 2) / clip->width);
-            int sy = (int) (((gint64) y * gh + gh / 2) / clip->height);
-            alpha[(gsize) y * clip->width + x] = src[(gsize) MIN (sy, gh - 1) * gw + MIN (sx, gw - 1)];
-          }
+      fa_mask_scale_nearest (fa_mask_set_peek_frame (given, keys[k]), gw, gh, alpha, clip->width, clip->height);
       if (!fa_mask_set_set_keyframe (masks, keys[k], alpha, error))
         return NULL;
       kept++;

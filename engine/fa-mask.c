@@ -546,3 +546,19 @@ fa_mask_boundary_f (const guint8 *a, const guint8 *b, int width, int height, dou
     return 0.0;
   return 2.0 * precision * recall / (precision + recall);
 }
+
+void
+fa_mask_scale_nearest (const guint8 *src, int src_width, int src_height, guint8 *dst, int width, int height)
+{
+  g_return_if_fail (src != NULL && dst != NULL && src_width > 0 && src_height > 0 && width > 0 && height > 0);
+
+  for (int y = 0; y < height; y++)
+    {
+      int sy = MIN ((int) (((gint64) y * src_height + src_height / 2) / height), src_height - 1);
+      for (int x = 0; x < width; x++)
+        {
+          int sx = MIN ((int) (((gint64) x * src_width + src_width / 2) / width), src_width - 1);
+          dst[(gsize) y * width + x] = src[(gsize) sy * src_width + sx];
+        }
+    }
+}

@@ -66,6 +66,11 @@ gboolean fa_mask_set_apply_box (FaMaskSet *masks, int frame, int x, int y, int w
 gboolean fa_mask_set_set_keyframe (FaMaskSet *masks, int frame, const guint8 *alpha,
                                    GError **error);
 
+/* Scales one alpha plane by nearest neighbour, pixel centre to pixel
+ * centre: @src (@src_width × @src_height) into @dst (@width × @height). */
+void fa_mask_scale_nearest (const guint8 *src, int src_width, int src_height, guint8 *dst, int width,
+                            int height);
+
 /* ---- scores (DAVIS conventions; a pixel is inside when alpha ≥ 128) ---- */
 
 /* Region similarity J: |A ∩ B| / |A ∪ B|; 1 when both are empty. */

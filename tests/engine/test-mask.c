@@ -783,6 +783,23 @@ test_png_save_failures (Fixture *f, gconstpointer data)
     }
 }
 
+/* Nearest neighbour by pixel centres: halving takes the second of each
+ * pair (centre 1 of [0, 2)), doubling repeats each pixel twice. */
+static void
+test_scale_nearest (void)
+{
+  const guint8 src[8] = { 1, 2, 3, 4, 5, 6, 7, 8 }; /* 4 × 2 */
+  guint8 half[2], twice[32];
+
+  fa_mask_scale_nearest (src, 4, 2, half, 2, 1);
+  g_assert_cmpuint (half[0], ==, 6);
+  g_assert_cmpuint (half[1], ==, 8);
+  fa_mask_scale_nearest (src, 4, 2, twice, 8, 4);
+  for (int y = 0; y < 4; y++)
+    for (int x = 0; x < 8; x++)
+      g_assert_cmpuint (twice[y * 8 + x], ==, src[(y / 2) * 4 + x / 2]);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -797,6 +814,7 @@ main (int argc, char **argv)
   g_test_add_func ("/mask/box", test_box);
   g_test_add_func ("/mask/score/jaccard", test_jaccard);
   g_test_add_func ("/mask/score/boundary-f", test_boundary_f);
+  g_test_add_func ("/mask/scale-nearest", test_scale_nearest);
   g_test_add ("/mask/png/grey", Fixture, NULL, fixture_set_up, test_png_grey, fixture_tear_down);
   g_test_add ("/mask/png/rgb", Fixture, NULL, fixture_set_up, test_png_rgb, fixture_tear_down);
   g_test_add ("/mask/png/layouts", Fixture, NULL, fixture_set_up, test_png_layouts, fixture_tear_down);
