@@ -297,7 +297,7 @@ start_job (FaWindow *self, gboolean preview)
   run->settings.vae_tiling = fa_application_get_vae_tiling (app);
   fa_document_get_range (self->document, &first, &count);
   run->first = first;
-  run->last = first + (preview ? MIN (count, 17) : count) - 1;
+  run->last = first + (preview ? MIN (count, run->settings.preview_frames) : count) - 1;
   run->cancellable = g_cancellable_new ();
 
   self->edit_run = run;

@@ -410,22 +410,22 @@ fa_document_add_result (FaDocument *self, gboolean preview, const FaJobSettings 
   g_return_if_fail (FA_IS_DOCUMENT (self) && settings != NULL && settings->output_path != NULL && clip != NULL);
   FaProject *project = fa_document_get_project (self);
   FaProjectResult result = { 0 };
-  int first, count;
 
   if (project == NULL)
     {
       fa_working_clip_free (clip);
       g_return_if_reached ();
     }
-  fa_document_get_range (self, &first, &count);
   result.kind = preview ? FA_PROJECT_RESULT_PREVIEW : FA_PROJECT_RESULT_FULL;
   result.output_path = settings->output_path;
   result.params = settings->params;
   result.source_prompt = settings->source_prompt;
   result.target_prompt = settings->target_prompt;
   result.created_unix = g_get_real_time () / G_USEC_PER_SEC;
-  result.range_first = (int) (((settings->working.start_ns - timeline_time_ns (self, 0)) * 16 + GST_SECOND / 2)
-                              / GST_SECOND);
+  const FaWorkingClip *timeline = fa_document_get_clip (self);
+  gint64 offset_ns = MAX (settings->working.start_ns - timeline_time_ns (self, 0), 0);
+  result.range_first = (int) gst_util_uint64_scale_round ((guint64) offset_ns, (guint64) timeline->fps_n,
+                                                          (guint64) timeline->fps_d * GST_SECOND);
   result.range_first = CLAMP (result.range_first, 0, fa_document_get_n_frames (self) - 1);
   fa_project_add_result (project, &result);
   fa_project_remember_prompts (project);
