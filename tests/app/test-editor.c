@@ -329,6 +329,26 @@ test_preview_edit_compare_export (void)
 }
 
 static gboolean
+dialog_is_shown (gpointer data)
+{
+  g_autoptr (GList) toplevels = gtk_window_list_toplevels ();
+  (void) data;
+  for (const GList *l = toplevels; l != NULL; l = l->next)
+    if (ADW_IS_MESSAGE_DIALOG (l->data) && gtk_widget_get_mapped (l->data))
+      return TRUE;
+  return FALSE;
+}
+
+static void
+close_message_dialogs (void)
+{
+  g_autoptr (GList) toplevels = gtk_window_list_toplevels ();
+  for (const GList *l = toplevels; l != NULL; l = l->next)
+    if (ADW_IS_MESSAGE_DIALOG (l->data))
+      gtk_window_destroy (l->data);
+}
+
+static gboolean
 progress_in_edit_stage (gpointer data)
 {
   const char *label = NULL;
@@ -370,27 +390,17 @@ test_cancel_and_run_again (void)
   g_assert_true (fa_document_set_params (document, &params, NULL));
   run_job (window, "win.preview", &watch);
   g_assert_cmpuint (fa_document_get_n_results (document), ==, 1);
+
+  /* a range without a mask cannot start: the reason, and nothing runs */
+  g_assert_true (fa_document_set_range (document, 20, 5, NULL));
+  activate (window, "win.edit", NULL);
+  g_assert_false (fa_window_get_busy (window));
+  g_assert_nonnull (fa_window_get_last_error (window));
+  g_assert_nonnull (strstr (fa_window_get_last_error (window), "has no mask"));
+  g_assert_true (wait_for (dialog_is_shown, NULL));
+  close_message_dialogs ();
+  g_assert_cmpuint (fa_document_get_n_results (document), ==, 1);
   fa_test_destroy_window (window, WAIT_SECONDS);
-}
-
-static gboolean
-dialog_is_shown (gpointer data)
-{
-  g_autoptr (GList) toplevels = gtk_window_list_toplevels ();
-  (void) data;
-  for (const GList *l = toplevels; l != NULL; l = l->next)
-    if (ADW_IS_MESSAGE_DIALOG (l->data) && gtk_widget_get_mapped (l->data))
-      return TRUE;
-  return FALSE;
-}
-
-static void
-close_message_dialogs (void)
-{
-  g_autoptr (GList) toplevels = gtk_window_list_toplevels ();
-  for (const GList *l = toplevels; l != NULL; l = l->next)
-    if (ADW_IS_MESSAGE_DIALOG (l->data))
-      gtk_window_destroy (l->data);
 }
 
 static void

@@ -281,6 +281,10 @@ test_results (void)
   g_assert_no_error (error);
   g_assert_cmpuint (fa_document_get_n_results (reopened), ==, 1);
   g_assert_null (fa_document_peek_result_clip (reopened, 0));
+  g_assert_null (fa_document_dup_result_masks (reopened, 0, &error));
+  g_assert_error (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "not loaded"));
+  g_clear_error (&error);
   fa_document_set_current_result (reopened, 0);
   g_assert_true (fa_test_wait_for (result_loaded, reopened, 60));
   g_assert_null (fa_document_get_result_error (reopened, 0));
@@ -312,6 +316,34 @@ test_results (void)
   g_assert_null (fa_document_get_result_frame (orphan, 8, NULL, NULL));
 }
 
+/* A clip made in memory has no project: nothing to keep settings in, and
+ * nothing to edit from. */
+static void
+test_in_memory_clip (void)
+{
+  g_autoptr (GError) error = NULL;
+  FaWorkingClip *clip = fa_working_clip_new (9, 64, 48, 16, 1, &error);
+  g_assert_no_error (error);
+  g_autoptr (FaDocument) document = fa_document_new_for_clip (clip);
+  g_auto (FaJobSettings) settings = { 0 };
+  FaEditParams params;
+  FaEditFormat format = { 128, 128, 16 };
+
+  fa_document_get_params (document, &params);
+  g_assert_false (fa_document_set_params (document, &params, &error));
+  g_assert_error (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "made in memory"));
+  g_clear_error (&error);
+  g_assert_false (fa_document_set_edit_format (document, &format, &error));
+  g_assert_nonnull (strstr (error->message, "made in memory"));
+  g_clear_error (&error);
+  g_assert_false (fa_document_make_job_settings (document, FALSE, NULL, &settings, &error));
+  g_assert_error (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "open a clip file"));
+  g_assert_cmpuint (fa_document_get_n_results (document), ==, 0);
+  g_assert_cmpstr (fa_document_get_target_prompt (document), ==, "");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -324,6 +356,7 @@ main (int argc, char **argv)
   g_test_add_func ("/document-edit/prompts-params-format", test_prompts_params_format);
   g_test_add_func ("/document-edit/job-settings", test_job_settings);
   g_test_add_func ("/document-edit/results", test_results);
+  g_test_add_func ("/document-edit/in-memory-clip", test_in_memory_clip);
 
   int status = g_test_run ();
   fa_test_remove_tree (folder);
