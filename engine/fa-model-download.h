@@ -32,6 +32,7 @@ G_BEGIN_DECLS
 /* The commit of FA_MODEL_REPO_ID the app downloads: 19 files, 28 928 887 859
  * bytes (fp32 weights). */
 #define FA_MODEL_REVISION "0fad780a534b6463e45facd96134c9f345acfa5b"
+#define FA_MODEL_REVISION_BYTES G_GUINT64_CONSTANT (28928887859)
 #define FA_HF_DEFAULT_ENDPOINT "https://huggingface.co"
 
 typedef struct {

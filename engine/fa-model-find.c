@@ -71,8 +71,8 @@ fa_hf_hub_cache_dir (void)
 }
 
 /* "org/name" → <cache>/models--org--name */
-static char *
-repo_dir (const char *cache_dir, const char *repo_id)
+char *
+fa_hf_repo_dir (const char *cache_dir, const char *repo_id)
 {
   g_auto (GStrv) parts = g_strsplit (repo_id, "/", -1);
   g_autofree char *joined = g_strjoinv ("--", parts);
@@ -83,8 +83,8 @@ repo_dir (const char *cache_dir, const char *repo_id)
 
 /* A ref or commit names a path below refs/ or snapshots/: nothing that
  * could climb out of them. */
-static gboolean
-safe_name (const char *name)
+gboolean
+fa_hf_safe_relative_path (const char *name)
 {
   if (name == NULL || *name == '\0' || g_path_is_absolute (name) || strchr (name, '\\') != NULL)
     return FALSE;
@@ -99,7 +99,7 @@ safe_name (const char *name)
 static char *
 read_ref (const char *repo, const char *ref)
 {
-  if (!safe_name (ref))
+  if (!fa_hf_safe_relative_path (ref))
     return NULL;
   g_autofree char *path = g_build_filename (repo, "refs", ref, NULL);
   g_autofree char *contents = NULL;
@@ -107,7 +107,7 @@ read_ref (const char *repo, const char *ref)
   if (!g_file_test (path, G_FILE_TEST_IS_REGULAR) || !g_file_get_contents (path, &contents, &length, NULL))
     return NULL;
   g_strstrip (contents);
-  if (strchr (contents, '/') != NULL || !safe_name (contents))
+  if (strchr (contents, '/') != NULL || !fa_hf_safe_relative_path (contents))
     return NULL;
   return g_steal_pointer (&contents);
 }
@@ -119,13 +119,13 @@ fa_hf_snapshot_dir (const char *cache_dir, const char *repo_id, const char *revi
 
   if (revision == NULL)
     revision = "main";
-  g_autofree char *repo = repo_dir (cache_dir, repo_id);
+  g_autofree char *repo = fa_hf_repo_dir (cache_dir, repo_id);
   /* as huggingface_hub does: a ref name first, else the revision is the
    * commit itself */
   g_autofree char *commit = read_ref (repo, revision);
   if (commit == NULL)
     {
-      if (strchr (revision, '/') != NULL || !safe_name (revision))
+      if (strchr (revision, '/') != NULL || !fa_hf_safe_relative_path (revision))
         return NULL;
       commit = g_strdup (revision);
     }
@@ -198,7 +198,7 @@ candidate_new (FaModelSource source, char *description)
 static void
 find_hub_snapshots (const char *cache_dir, const char *repo_id, GPtrArray *out)
 {
-  g_autofree char *repo = repo_dir (cache_dir, repo_id);
+  g_autofree char *repo = fa_hf_repo_dir (cache_dir, repo_id);
   g_autofree char *snapshots = g_build_filename (repo, "snapshots", NULL);
   g_autoptr (GDir) dir = g_dir_open (snapshots, 0, NULL);
   g_autoptr (GHashTable) by_commit = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,

@@ -32,6 +32,11 @@ void fa_model_candidate_free (FaModelCandidate *candidate);
  * $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else
  * ~/.cache/huggingface/hub. Never NULL (the folder may not exist). */
 char      *fa_hf_hub_cache_dir (void);
+/* CACHE_DIR/models--org--name for "org/name". */
+char      *fa_hf_repo_dir (const char *cache_dir, const char *repo_id);
+/* Whether @name (a ref, commit or repository path) is relative and has no
+ * empty, "." or ".." part: nothing that could climb out of its folder. */
+gboolean   fa_hf_safe_relative_path (const char *name);
 /* The snapshot folder of @repo_id (e.g. FA_MODEL_REPO_ID) in @cache_dir at
  * @revision (a commit hash, or a ref name such as "main" read from refs/),
  * or NULL when it is not there. */
