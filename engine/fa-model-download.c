@@ -566,10 +566,10 @@ fetch_once (Download *d, const HubFile *file, int fd, const char *partial, const
   d->progress.file_done = 0;
   if (have > 0)
     {
+      add_bytes (d, have, FALSE);
       set_stage (d, FA_MODEL_DOWNLOAD_CHECKING, file);
       if (!hash_existing (d, fd, have, checksum, partial, error))
         return FETCH_FAILED;
-      add_bytes (d, have, FALSE);
     }
   set_stage (d, FA_MODEL_DOWNLOAD_FETCHING, file);
 
@@ -752,7 +752,9 @@ fetch_file (Download *d, const HubFile *file, GError **error)
       return FALSE;
     }
 
-  d->progress.file_done = 0;
+  /* the partial file's bytes were counted as done when the plan was made */
+  GStatBuf st;
+  d->progress.file_done = fstat (fd, &st) == 0 && (guint64) st.st_size <= file->size ? (guint64) st.st_size : 0;
   FetchResult result = FETCH_RETRY;
   guint failures = 0;
   g_autoptr (GError) last_error = NULL;
@@ -793,7 +795,6 @@ fetch_file (Download *d, const HubFile *file, GError **error)
           g_cancellable_set_error_if_cancelled (d->cancellable, &last_error);
         }
       /* what came stays for the next run, unless nothing did */
-      GStatBuf st;
       gboolean empty = fstat (fd, &st) == 0 && st.st_size == 0;
       if (fsync (fd) != 0)
         g_debug ("%s: cannot sync: %s", partial, g_strerror (errno));
@@ -860,7 +861,9 @@ download (Download *d, GError **error)
         }
       g_autofree char *partial = blob_path (d, file, ".incomplete");
       gint64 have = file_size_or_minus_one (partial);
-      needed += file->size - (have > 0 && (guint64) have <= file->size ? (guint64) have : 0);
+      guint64 resumable = have > 0 && (guint64) have <= file->size ? (guint64) have : 0;
+      d->progress.done += resumable;
+      needed += file->size - resumable;
       g_ptr_array_add (missing, (gpointer) file);
     }
 

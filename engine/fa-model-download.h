@@ -80,7 +80,8 @@ char    *fa_hf_endpoint (void);
 /* Downloads what is missing and returns the snapshot folder (a diffusers
  * model folder). When the cache already holds a complete snapshot of the
  * revision (a commit, or a ref whose refs/ file names one), it is returned
- * without any network access. Otherwise: the listing; a check that the
+ * without any network access. Otherwise: the listing (retried after a
+ * network error or a 5xx, 408 or 429, like a file); a check that the
  * bytes still to fetch fit in the free space (G_IO_ERROR_NO_SPACE, nothing
  * written); then each missing file, resumed from BLOB.incomplete with a
  * Range request, retried after a broken transfer, hashed and compared
@@ -96,9 +97,11 @@ char    *fa_model_download (const FaModelDownloadOptions *options, FaModelDownlo
                             gpointer user_data, GCancellable *cancellable, GError **error);
 
 /* The same on a worker thread; @progress is called on the thread-default
- * main context of the caller, at most about ten times a second plus every
- * change of stage or file (the latest state wins). @notify frees
- * @user_data after the last call. */
+ * main context of the caller, at most about ten times a second, and soon
+ * after every change of stage or file; when changes come faster than that
+ * context runs, the latest state wins (a display's needs: a caller that
+ * must see every file uses fa_model_download on a thread of its own).
+ * @notify frees @user_data after the last call. */
 void     fa_model_download_async (const FaModelDownloadOptions *options, FaModelDownloadProgressFunc progress,
                                   gpointer user_data, GDestroyNotify notify, GCancellable *cancellable,
                                   GAsyncReadyCallback callback, gpointer callback_data);
