@@ -17,7 +17,8 @@ static const struct {
   { "inspect", fa_cli_inspect, "list the tensors of a checkpoint file, sharded set or model folder" },
   { "doctor", fa_cli_doctor, "report backends, GStreamer elements and the model folder" },
   { "model", fa_cli_model, "'model status': where Wan2.1 was found (Hugging Face cache, folders, ComfyUI)\n"
-    "            and whether it is complete" },
+    "            and whether it is complete; 'model download': fetch it from the Hugging Face hub\n"
+    "            into its cache (resumable)" },
   { "edit", fa_cli_edit, "edit a clip with FlowAnchor (from options or a project), export it" },
   { "probe", fa_cli_probe, "print what a clip holds: size, rate, duration, rotation, codecs, audio" },
   { "mask", fa_cli_mask, "'mask propagate': carry keyframe masks through a clip by optical flow" },

@@ -12,7 +12,10 @@
 #include "fa-project.h"
 #include "fa-safetensors.h"
 #include "fa-media-util.h"
+#include "fa-model-download.h"
+#include "fa-model-find.h"
 #include "fa-png.h"
+#include "fa-test-hub.h"
 #include "fa-test-util.h"
 
 typedef struct {
@@ -735,10 +738,324 @@ test_model_status (void)
   g_rmdir (cache);
 }
 
+/* model download: the fake hub (tests/fa-test-hub.h) on loopback serves
+ * the tiny model as FA_MODEL_REPO_ID at FA_MODEL_REVISION. */
+typedef struct {
+  FaTestHub *hub;
+  char *tiny;
+  char *cache;          /* HF_HUB_CACHE */
+  char *repo_dir;       /* CACHE/models--Wan-AI--… */
+  char *snapshot;       /* the snapshot folder a download makes */
+  char *home;           /* HF_HOME and HF_TOKEN_PATH point here: no login token of the user's */
+  char *token_path;
+  const char *env[13];
+} HubFixture;
+
+static void
+hub_fixture_init (HubFixture *f)
+{
+  f->tiny = g_build_filename (g_getenv ("FA_TEST_SRCDIR"), "data", "wan-tiny", NULL);
+  f->hub = fa_test_hub_new (f->tiny, FA_MODEL_REPO_ID, FA_MODEL_REVISION);
+  f->cache = fa_test_make_folder ("fa-cli-download-XXXXXX");
+  f->repo_dir = g_build_filename (f->cache, "models--Wan-AI--Wan2.1-T2V-1.3B-Diffusers", NULL);
+  f->snapshot = g_build_filename (f->repo_dir, "snapshots", FA_MODEL_REVISION, NULL);
+  f->home = g_build_filename (f->cache, "hf-home", NULL);
+  f->token_path = g_build_filename (f->home, "token", NULL);
+  const char *env[] = { "HF_HUB_CACHE", f->cache, "HF_ENDPOINT", fa_test_hub_get_endpoint (f->hub),
+                        "HF_HOME", f->home, "HF_TOKEN_PATH", f->token_path,
+                        "FLOWANCHOR_MODEL_DIR", "", "GSETTINGS_BACKEND", "memory", NULL };
+  G_STATIC_ASSERT (G_N_ELEMENTS (env) == G_N_ELEMENTS (f->env));
+  memcpy (f->env, env, sizeof env);
+}
+
+static void
+hub_fixture_clear (HubFixture *f)
+{
+  g_clear_pointer (&f->hub, fa_test_hub_free);
+  fa_test_remove_tree (f->cache);
+  g_free (f->tiny);
+  g_free (f->cache);
+  g_free (f->repo_dir);
+  g_free (f->snapshot);
+  g_free (f->home);
+  g_free (f->token_path);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (HubFixture, hub_fixture_clear)
+
+static void
+assert_snapshot_complete (const char *snapshot)
+{
+  FaModelPaths paths = { .folder = (char *) snapshot };
+  g_autoptr (FaModelReport) report = fa_model_check (&paths, NULL);
+  if (!report->complete)
+    {
+      g_autofree char *text = fa_model_report_to_string (report);
+      g_error ("the snapshot %s is not complete:\n%s", snapshot, text);
+    }
+}
+
+static guint
+count_lines_starting (const char *text, const char *prefix)
+{
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  guint n = 0;
+  for (char **line = lines; *line != NULL; line++)
+    n += g_str_has_prefix (*line, prefix) ? 1 : 0;
+  return n;
+}
+
+/* A full download into an empty cache: the snapshot folder it names is
+ * complete, `model status` then finds it ready, and a second run fetches
+ * nothing. */
+static void
+test_model_download (void)
+{
+  g_auto (HubFixture) f = { 0 };
+  g_auto (Run) download = { 0 }, status = { 0 }, again = { 0 };
+
+  hub_fixture_init (&f);
+  run_cli (&download, f.env, "model", "download", NULL);
+  if (download.status != 0)
+    g_error ("model download failed (%d):\n%s%s", download.status, download.out, download.err);
+  g_autofree char *snapshot_line = g_strdup_printf ("snapshot  %s\n", f.snapshot);
+  g_assert_nonnull (strstr (download.out, snapshot_line));
+  g_assert_true (g_file_test (f.snapshot, G_FILE_TEST_IS_DIR));
+  assert_snapshot_complete (f.snapshot);
+  /* it said where from, where to, how much, and each file begun and finished (not a terminal) */
+  g_autofree char *from = g_strdup_printf ("from      %s/%s, revision %s\n", fa_test_hub_get_endpoint (f.hub),
+                                           FA_MODEL_REPO_ID, FA_MODEL_REVISION);
+  g_assert_nonnull (strstr (download.out, from));
+  g_autofree char *into = g_strdup_printf ("into      %s\n", f.repo_dir);
+  g_assert_nonnull (strstr (download.out, into));
+  g_autofree char *total = g_format_size (fa_test_hub_get_model_bytes (f.hub));
+  g_autofree char *to_fetch_line = g_strdup_printf ("%s still to come", total);
+  g_assert_nonnull (strstr (download.out, to_fetch_line));
+  guint n_started = count_lines_starting (download.out, "fetching  [");
+  g_assert_cmpuint (n_started, >, 0);
+  g_assert_cmpuint (count_lines_starting (download.out, "fetched   ["), ==, n_started);
+  g_assert_null (strstr (download.out, "\r"));
+  g_assert_true (g_str_has_suffix (download.out, "Hugging Face cache.\n"));
+  g_assert_nonnull (strstr (download.out, "The model is ready"));
+  g_assert_cmpstr (download.err, ==, "");
+
+  run_cli (&status, f.env, "model", "status", NULL);
+  g_assert_cmpint (status.status, ==, 0);
+  if (!g_regex_match_simple ("^ready +Hugging Face cache", status.out, G_REGEX_MULTILINE, 0))
+    g_error ("model status does not find the download ready:\n%s", status.out);
+  g_assert_nonnull (strstr (status.out, f.snapshot));
+  g_assert_null (strstr (status.out, "unfinished download"));
+
+  fa_test_hub_clear_requests (f.hub);
+  run_cli (&again, f.env, "model", "download", NULL);
+  g_assert_cmpint (again.status, ==, 0);
+  g_assert_nonnull (strstr (again.out, "nothing to fetch"));
+  g_assert_nonnull (strstr (again.out, snapshot_line));
+  g_assert_cmpuint (fa_test_hub_count_requests (f.hub, NULL), ==, 0);
+}
+
+/* The hub's errors end the command with status 1 and the reason; bad
+ * options with status 2. */
+static void
+test_model_download_errors (void)
+{
+  g_auto (HubFixture) f = { 0 };
+  g_auto (Run) not_found = { 0 }, server_error = { 0 }, no_token = { 0 }, token = { 0 };
+  g_auto (Run) bad_option = { 0 }, bad_endpoint = { 0 }, extra = { 0 };
+
+  hub_fixture_init (&f);
+  fa_test_hub_set_fault (f.hub, NULL, FA_TEST_HUB_NOT_FOUND, 1);
+  run_cli (&not_found, f.env, "model", "download", NULL);
+  g_assert_cmpint (not_found.status, ==, 1);
+  g_assert_true (g_str_has_prefix (not_found.err, "flowanchor model download: "));
+  if (strstr (not_found.err, "404") == NULL && strstr (not_found.err, "not found") == NULL)
+    g_error ("a 404 on the listing is not named:\n%s", not_found.err);
+  g_assert_nonnull (strstr (not_found.err, FA_MODEL_REPO_ID));
+  g_assert_false (g_file_test (f.snapshot, G_FILE_TEST_EXISTS));
+
+  /* (a 500 is tried again, three times in all) */
+  fa_test_hub_set_fault (f.hub, NULL, FA_TEST_HUB_SERVER_ERROR, 3);
+  run_cli (&server_error, f.env, "model", "download", "--endpoint", fa_test_hub_get_endpoint (f.hub), NULL);
+  g_assert_cmpint (server_error.status, ==, 1);
+  g_assert_true (g_str_has_prefix (server_error.err, "flowanchor model download: "));
+  g_assert_nonnull (strstr (server_error.err, "500"));
+
+  /* a hub that wants a token: refused without one, the default token
+   * (HF_TOKEN) used when none is given */
+  fa_test_hub_require_token (f.hub, "hf_cli_test");
+  run_cli (&no_token, f.env, "model", "download", "--token", "", NULL);
+  g_assert_cmpint (no_token.status, ==, 1);
+  g_assert_nonnull (strstr (no_token.err, "HF_TOKEN"));
+  g_assert_nonnull (strstr (no_token.err, "huggingface-cli login"));
+  {
+    const char *env[G_N_ELEMENTS (f.env) + 2];
+    memcpy (env, f.env, sizeof f.env);
+    env[G_N_ELEMENTS (f.env) - 1] = "HF_TOKEN";
+    env[G_N_ELEMENTS (f.env)] = "hf_cli_test";
+    env[G_N_ELEMENTS (f.env) + 1] = NULL;
+    fa_test_hub_clear_requests (f.hub);
+    run_cli (&token, env, "model", "download", NULL);
+  }
+  if (token.status != 0)
+    g_error ("model download with HF_TOKEN failed (%d):\n%s", token.status, token.err);
+  g_assert_nonnull (strstr (token.out, "(with a token)"));
+  g_assert_null (strstr (token.out, "hf_cli_test"));
+  assert_snapshot_complete (f.snapshot);
+  {
+    g_autoptr (GPtrArray) requests = fa_test_hub_get_requests (f.hub);
+    g_assert_cmpuint (requests->len, >, 0);
+    for (guint i = 0; i < requests->len; i++)
+      {
+        const FaTestHubRequest *request = g_ptr_array_index (requests, i);
+        if (g_str_has_prefix (request->host, "127.0.0.1"))
+          g_assert_cmpstr (request->authorization, ==, "Bearer hf_cli_test");
+      }
+  }
+
+  run_cli (&bad_option, f.env, "model", "download", "--bogus", NULL);
+  g_assert_cmpint (bad_option.status, ==, 2);
+  g_assert_nonnull (strstr (bad_option.err, "--bogus"));
+  run_cli (&bad_endpoint, f.env, "model", "download", "--endpoint", "127.0.0.1:1", NULL);
+  g_assert_cmpint (bad_endpoint.status, ==, 2);
+  g_assert_nonnull (strstr (bad_endpoint.err, "--endpoint"));
+  run_cli (&extra, f.env, "model", "download", "now", NULL);
+  g_assert_cmpint (extra.status, ==, 2);
+}
+
+typedef struct {
+  const char *path;
+  goffset min_size;
+} PartialWait;
+
+static gboolean
+partial_file_grown (gpointer data)
+{
+  const PartialWait *wait = data;
+  GStatBuf st;
+  return g_stat (wait->path, &st) == 0 && st.st_size >= wait->min_size;
+}
+
+static char *
+read_all_and_close (int fd)
+{
+  g_autoptr (GIOChannel) channel = g_io_channel_unix_new (fd);
+  g_autoptr (GError) error = NULL;
+  char *text = NULL;
+
+  g_io_channel_set_close_on_unref (channel, TRUE);
+  g_io_channel_read_to_end (channel, &text, NULL, &error);
+  g_assert_no_error (error);
+  return text;
+}
+
+/* Ctrl+C in the middle of the VAE file: status 130, the partial file kept
+ * (and no link to it in the snapshot), `model status` tells of it, and the
+ * next run asks the hub for the rest of it with a Range request. */
+static void
+test_model_download_resume (void)
+{
+  g_auto (HubFixture) f = { 0 };
+  g_auto (Run) status = { 0 }, resumed = { 0 };
+  const char *vae = "vae/diffusion_pytorch_model.safetensors";
+  g_autofree char *vae_source = NULL;
+  gsize vae_size = 0;
+
+  hub_fixture_init (&f);
+  {
+    g_autofree char *vae_path = g_build_filename (f.tiny, vae, NULL);
+    g_assert_true (g_file_get_contents (vae_path, &vae_source, &vae_size, NULL));
+  }
+  const char *vae_blob = fa_test_hub_get_blob (f.hub, vae);
+  g_autofree char *blob_name = g_strconcat (vae_blob, ".incomplete", NULL);
+  g_autofree char *partial = g_build_filename (f.repo_dir, "blobs", blob_name, NULL);
+  g_autofree char *blob = g_build_filename (f.repo_dir, "blobs", vae_blob, NULL);
+  g_autofree char *link = g_build_filename (f.snapshot, vae, NULL);
+  /* 5 ms per 16 KiB piece: the 3.7 MB VAE file takes over a second */
+  fa_test_hub_set_body_delay (f.hub, 5000);
+
+  g_auto (GStrv) env = g_get_environ ();
+  for (const char *const *e = f.env; *e != NULL; e += 2)
+    env = g_environ_setenv (env, e[0], e[1], TRUE);
+  const char *argv[] = { g_getenv ("FA_CLI"), "model", "download", NULL };
+  g_autoptr (GError) error = NULL;
+  GPid pid;
+  int out_fd, err_fd, wait_status = 0;
+  g_assert_true (g_spawn_async_with_pipes (NULL, (char **) argv, env, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid,
+                                           NULL, &out_fd, &err_fd, &error));
+  g_assert_no_error (error);
+  PartialWait wait = { partial, 2 * 16384 };
+  if (!fa_test_wait_for (partial_file_grown, &wait, 20))
+    g_error ("no partial VAE file %s appeared", partial);
+  kill (pid, SIGINT);
+  g_autofree char *out = read_all_and_close (out_fd);
+  g_autofree char *err = read_all_and_close (err_fd);
+  g_assert_cmpint (waitpid (pid, &wait_status, 0), ==, pid);
+  g_spawn_close_pid (pid);
+  g_assert_true (WIFEXITED (wait_status));
+  if (WEXITSTATUS (wait_status) != 130)
+    g_error ("model download ended with %d, not 130 (cancelled):\n%s%s", WEXITSTATUS (wait_status), out, err);
+  g_assert_nonnull (strstr (err, "flowanchor model download: cancelled\n"));
+  g_assert_nonnull (strstr (err, "running the same command again resumes"));
+
+  GStatBuf st;
+  g_assert_cmpint (g_stat (partial, &st), ==, 0);
+  goffset kept = st.st_size;
+  g_assert_cmpint (kept, >=, 2 * 16384);
+  g_assert_cmpint (kept, <, (goffset) vae_size);
+  g_assert_false (g_file_test (blob, G_FILE_TEST_EXISTS));
+  g_assert_false (g_file_test (link, G_FILE_TEST_EXISTS) || g_file_test (link, G_FILE_TEST_IS_SYMLINK));
+
+  run_cli (&status, f.env, "model", "status", NULL);
+  g_assert_cmpint (status.status, ==, 1);
+  g_assert_nonnull (strstr (status.out, "unfinished download: 1 file, "));
+  g_assert_nonnull (strstr (status.out, "`flowanchor model download` resumes it"));
+  g_assert_nonnull (strstr (status.out, "  flowanchor model download\n"));
+
+  fa_test_hub_set_body_delay (f.hub, 0);
+  fa_test_hub_clear_requests (f.hub);
+  run_cli (&resumed, f.env, "model", "download", NULL);
+  if (resumed.status != 0)
+    g_error ("the resumed download failed (%d):\n%s%s", resumed.status, resumed.out, resumed.err);
+  g_assert_nonnull (strstr (resumed.out, "resuming  1 unfinished file"));
+  if (!g_regex_match_simple ("^fetching  \\[\\d+/\\d+\\] vae/diffusion_pytorch_model\\.safetensors \\(.*, resuming at ",
+                             resumed.out, G_REGEX_MULTILINE, 0))
+    g_error ("the resumed download does not say it resumes the VAE file:\n%s", resumed.out);
+  assert_snapshot_complete (f.snapshot);
+  g_assert_false (g_file_test (partial, G_FILE_TEST_EXISTS));
+  {
+    g_autofree char *fetched = NULL;
+    gsize fetched_size = 0;
+    g_assert_true (g_file_get_contents (link, &fetched, &fetched_size, NULL));
+    g_assert_cmpuint (fetched_size, ==, vae_size);
+    g_assert_true (memcmp (fetched, vae_source, vae_size) == 0);
+  }
+  /* the VAE's body was asked for from where the partial file ended */
+  g_autoptr (GPtrArray) requests = fa_test_hub_get_requests (f.hub);
+  g_autofree char *cdn_path = g_strconcat ("/cdn/", vae_blob, NULL);
+  gboolean ranged = FALSE;
+  for (guint i = 0; i < requests->len; i++)
+    {
+      const FaTestHubRequest *request = g_ptr_array_index (requests, i);
+      if (!g_str_equal (request->path, cdn_path) || g_strcmp0 (request->method, "GET") != 0)
+        continue;
+      g_assert_nonnull (request->range);
+      g_assert_true (g_str_has_prefix (request->range, "bytes="));
+      g_assert_cmpint (g_ascii_strtoll (request->range + 6, NULL, 10), >=, kept);
+      ranged = TRUE;
+    }
+  g_assert_true (ranged);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  /* the download tests talk to a hub on loopback only: no proxy may take
+   * that traffic elsewhere, and no token of the user's may be sent */
+  const char *unset[] = { "http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
+                          "no_proxy", "NO_PROXY", "HF_TOKEN", "HF_ENDPOINT", NULL };
+  for (const char *const *name = unset; *name != NULL; name++)
+    g_unsetenv (*name);
 
   g_test_add_func ("/cli/version-and-usage", test_version_and_usage);
   g_test_add_func ("/cli/inspect", test_inspect_file_set_and_folder);
@@ -754,6 +1071,9 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/edit", test_edit);
   g_test_add_func ("/cli/edit-interrupted", test_edit_interrupted);
   g_test_add_func ("/cli/model-status", test_model_status);
+  g_test_add_func ("/cli/model-download", test_model_download);
+  g_test_add_func ("/cli/model-download-errors", test_model_download_errors);
+  g_test_add_func ("/cli/model-download-resume", test_model_download_resume);
 
   return g_test_run ();
 }
