@@ -6,18 +6,21 @@
 #include "config.h"
 
 #include <math.h>
+#include <string.h>
 
 #include <glib/gi18n.h>
 
 #include "fa-application-private.h"
 #include "fa-backend.h"
 #include "fa-model-check.h"
+#include "fa-model-download.h"
 #include "fa-model-find.h"
 #include "fa-preferences-window.h"
 #include "fa-prompt-cache.h"
 #include "fa-window.h"
 
 typedef struct _ModelLoad ModelLoad;
+typedef struct _DownloadRun DownloadRun;
 
 struct _FaApplication
 {
@@ -41,6 +44,7 @@ struct _FaApplication
   GCancellable   *check_cancellable;
   guint           check_source;
   gboolean        model_ready;
+  gboolean        model_missing;     /* the last check found no complete model */
   char           *model_problem;
   FaModel        *model;             /* loaded for model_generation, or NULL */
   ModelLoad      *model_load;        /* the load under way, or NULL */
@@ -50,6 +54,15 @@ struct _FaApplication
   GPtrArray      *retired_prompt_caches; /* jobs may still borrow them */
 
   GtkWindow      *preferences;       /* weak */
+
+  /* the download: one at a time, whoever started it */
+  DownloadRun    *download;          /* the one running, or NULL */
+  double          download_fraction;
+  char           *download_text;
+  char           *download_error;
+  guint64         download_partial;  /* bytes of unfinished files in the cache */
+  guint           partial_serial;
+  char           *download_token;    /* typed in the preferences: this session only, never stored */
 };
 
 G_DEFINE_FINAL_TYPE (FaApplication, fa_application, ADW_TYPE_APPLICATION)
@@ -59,6 +72,12 @@ enum {
   PROP_BACKEND_DESCRIPTION,
   PROP_MODEL_READY,
   PROP_MODEL_PROBLEM,
+  PROP_MODEL_MISSING,
+  PROP_DOWNLOAD_ACTIVE,
+  PROP_DOWNLOAD_FRACTION,
+  PROP_DOWNLOAD_TEXT,
+  PROP_DOWNLOAD_ERROR,
+  PROP_DOWNLOAD_PARTIAL,
   N_PROPS
 };
 
@@ -371,6 +390,18 @@ fa_application_handle_local_options (GApplication *app,
 
 static void fa_application_model_dispose (FaApplication *self);
 
+/* Quitting stops a download (what it fetched stays for the next one),
+ * rather than leave a thread writing while the process ends. */
+static void
+fa_application_shutdown (GApplication *app)
+{
+  FaApplication *self = FA_APPLICATION (app);
+
+  fa_application_cancel_model_download (self);
+
+  G_APPLICATION_CLASS (fa_application_parent_class)->shutdown (app);
+}
+
 static void
 fa_application_dispose (GObject *object)
 {
@@ -397,6 +428,11 @@ fa_application_finalize (GObject *object)
   g_clear_pointer (&self->prompt_cache, fa_prompt_cache_free);
   g_clear_pointer (&self->retired_prompt_caches, g_ptr_array_unref);
   g_clear_pointer (&self->screenshot_path, g_free);
+  g_clear_pointer (&self->download_text, g_free);
+  g_clear_pointer (&self->download_error, g_free);
+  if (self->download_token != NULL)
+    memset (self->download_token, 0, strlen (self->download_token));
+  g_clear_pointer (&self->download_token, g_free);
   g_clear_pointer (&self->backend, fa_backend_unref);
 
   G_OBJECT_CLASS (fa_application_parent_class)->finalize (object);
@@ -424,6 +460,30 @@ fa_application_get_property (GObject    *object,
       g_value_take_string (value, fa_application_dup_model_problem (self));
       break;
 
+    case PROP_MODEL_MISSING:
+      g_value_set_boolean (value, self->model_missing);
+      break;
+
+    case PROP_DOWNLOAD_ACTIVE:
+      g_value_set_boolean (value, self->download != NULL);
+      break;
+
+    case PROP_DOWNLOAD_FRACTION:
+      g_value_set_double (value, self->download_fraction);
+      break;
+
+    case PROP_DOWNLOAD_TEXT:
+      g_value_set_string (value, self->download_text);
+      break;
+
+    case PROP_DOWNLOAD_ERROR:
+      g_value_set_string (value, self->download_error);
+      break;
+
+    case PROP_DOWNLOAD_PARTIAL:
+      g_value_set_uint64 (value, self->download_partial);
+      break;
+
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -440,6 +500,7 @@ fa_application_class_init (FaApplicationClass *klass)
   object_class->get_property = fa_application_get_property;
 
   app_class->startup = fa_application_startup;
+  app_class->shutdown = fa_application_shutdown;
   app_class->activate = fa_application_activate;
   app_class->open = fa_application_open;
   app_class->handle_local_options = fa_application_handle_local_options;
@@ -454,6 +515,24 @@ fa_application_class_init (FaApplicationClass *klass)
                           G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   properties[PROP_MODEL_PROBLEM] =
     g_param_spec_string ("model-problem", NULL, NULL, NULL,
+                         G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_MODEL_MISSING] =
+    g_param_spec_boolean ("model-missing", NULL, NULL, FALSE,
+                          G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_DOWNLOAD_ACTIVE] =
+    g_param_spec_boolean ("download-active", NULL, NULL, FALSE,
+                          G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_DOWNLOAD_FRACTION] =
+    g_param_spec_double ("download-fraction", NULL, NULL, 0.0, 1.0, 0.0,
+                         G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_DOWNLOAD_TEXT] =
+    g_param_spec_string ("download-text", NULL, NULL, NULL,
+                         G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_DOWNLOAD_ERROR] =
+    g_param_spec_string ("download-error", NULL, NULL, NULL,
+                         G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_DOWNLOAD_PARTIAL] =
+    g_param_spec_uint64 ("download-partial", NULL, NULL, 0, G_MAXUINT64, 0,
                          G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
@@ -532,14 +611,30 @@ set_model_state (FaApplication *self,
     g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_MODEL_READY]);
 }
 
+static void set_download_state (FaApplication *self, double fraction, char *text, char *error);
+
+static void
+set_model_missing (FaApplication *self,
+                   gboolean       missing)
+{
+  if (self->model_missing == missing)
+    return;
+  self->model_missing = missing;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_MODEL_MISSING]);
+}
+
 static void
 set_model_report (FaApplication *self,
                   FaModelReport *report)
 {
   g_clear_pointer (&self->model_report, fa_model_report_free);
   self->model_report = report;
+  set_model_missing (self, !report->complete);
   if (report->complete)
     {
+      /* what the last download said is no longer the news once there is a model */
+      if (self->download == NULL)
+        set_download_state (self, self->download_fraction, NULL, NULL);
       set_model_state (self, TRUE, NULL);
       return;
     }
@@ -559,7 +654,8 @@ typedef struct
 {
   FaModelPaths paths;
   guint        generation;
-  gboolean     find;   /* nothing set up: look where people keep the model */
+  gboolean     find;           /* nothing set up: look where people keep the model */
+  char       **comfyui_roots;  /* where to look besides the hub cache */
 } CheckData;
 
 static void
@@ -579,6 +675,7 @@ check_data_free (gpointer data)
   CheckData *check = data;
 
   fa_model_paths_clear (&check->paths);
+  g_strfreev (check->comfyui_roots);
   g_free (check);
 }
 
@@ -592,7 +689,8 @@ model_check_thread (GTask        *task,
 
   if (check->find)
     {
-      g_autoptr (GPtrArray) found = fa_model_find (NULL, NULL, cancellable);
+      g_autoptr (GPtrArray) found = fa_model_find (NULL, (const char *const *) check->comfyui_roots,
+                                                   cancellable);
       FaModelCandidate *first = found->len > 0 ? g_ptr_array_index (found, 0) : NULL;
 
       if (first == NULL || !first->report->complete)
@@ -629,10 +727,19 @@ model_check_done (GObject      *object,
       if (report == NULL)
         {
           g_autofree char *hub = fa_hf_hub_cache_dir ();
-          /* Translators: %s is the Hugging Face cache folder */
-          set_model_state (self, FALSE, g_strdup_printf (_("No model is set up, and none was found in the "
-                                                           "Hugging Face cache (%s): choose the Wan2.1 folder "
-                                                           "in Preferences."), hub));
+          gboolean comfyui = check->comfyui_roots != NULL && check->comfyui_roots[0] != NULL;
+
+          set_model_missing (self, TRUE);
+          set_model_state (self, FALSE,
+                           comfyui
+                           /* Translators: %s is the Hugging Face cache folder */
+                           ? g_strdup_printf (_("No model is set up, and none was found in the Hugging Face "
+                                                "cache (%s) or the ComfyUI folders: download it, or choose "
+                                                "the Wan2.1 folder in Preferences."), hub)
+                           /* Translators: %s is the Hugging Face cache folder */
+                           : g_strdup_printf (_("No model is set up, and none was found in the Hugging Face "
+                                                "cache (%s): download it, or choose the Wan2.1 folder in "
+                                                "Preferences."), hub));
           return;
         }
       copy_model_paths (&self->found_paths, &check->paths);
@@ -641,6 +748,8 @@ model_check_done (GObject      *object,
   g_debug ("model check:\n%s", text);
   set_model_report (self, report);
 }
+
+static void start_partial_scan (FaApplication *self);
 
 static gboolean
 start_model_check (gpointer data)
@@ -657,6 +766,8 @@ start_model_check (gpointer data)
   check->generation = self->check_generation;
   fa_model_paths_clear (&self->found_paths);
   check->find = model_paths_are_empty (&check->paths);
+  if (check->find)
+    check->comfyui_roots = g_settings_get_strv (self->settings, "comfyui-folders");
 
   self->check_cancellable = g_cancellable_new ();
   g_autoptr (GTask) task = g_task_new (self, self->check_cancellable, model_check_done, NULL);
@@ -665,6 +776,8 @@ start_model_check (gpointer data)
   g_task_set_check_cancellable (task, FALSE);
   g_task_set_task_data (task, check, check_data_free);
   g_task_run_in_thread (task, model_check_thread);
+  /* where the model is changed: so may what an earlier download left */
+  start_partial_scan (self);
   return G_SOURCE_REMOVE;
 }
 
@@ -675,6 +788,7 @@ static void
 queue_model_check (FaApplication *self)
 {
   g_clear_pointer (&self->model_report, fa_model_report_free);
+  set_model_missing (self, FALSE);
   set_model_state (self, FALSE, g_strdup (_("The model is being checked…")));
   if (self->check_source == 0)
     self->check_source = g_idle_add (start_model_check, self);
@@ -687,27 +801,458 @@ retire_prompt_cache (FaApplication *self)
     g_ptr_array_add (self->retired_prompt_caches, g_steal_pointer (&self->prompt_cache));
 }
 
+/* The model may be elsewhere, or other files: a new check, and the next
+ * load reads afresh (jobs keep their reference to the old model). */
+static void
+model_location_changed (FaApplication *self)
+{
+  self->model_generation++;
+  g_clear_pointer (&self->model, fa_model_unref);
+  self->check_generation++;
+  queue_model_check (self);
+}
+
 static void
 settings_changed (GSettings     *settings,
                   const char    *key,
                   FaApplication *self)
 {
-  gboolean paths = is_model_path_key (key);
-
-  if (paths || g_str_equal (key, "text-encoder-device"))
+  /* the ComfyUI folders count when nothing is set up, which a check finds out */
+  if (is_model_path_key (key) || g_str_equal (key, "comfyui-folders"))
+    model_location_changed (self);
+  else if (g_str_equal (key, "text-encoder-device"))
     {
-      /* jobs keep their reference; the next load reads the new settings */
+      /* jobs keep their reference; the next load reads the new setting */
       self->model_generation++;
       g_clear_pointer (&self->model, fa_model_unref);
-      if (paths)
-        {
-          self->check_generation++;
-          queue_model_check (self);
-        }
     }
   else if (g_str_has_prefix (key, "embedding-cache-"))
     retire_prompt_cache (self);
 }
+
+/* ---- downloading the model: one download, whoever asked for it ---- */
+
+/* Shared by the engine's progress calls and its finish callback; the
+ * application lets go of it (app = NULL) when it is disposed, so that a
+ * late call finds nobody to tell. */
+struct _DownloadRun
+{
+  FaApplication *app;
+  GCancellable  *cancellable;
+  char          *endpoint;     /* kept for the engine's options */
+  char          *token;
+};
+
+static void
+download_run_clear (gpointer data)
+{
+  DownloadRun *run = data;
+
+  g_clear_object (&run->cancellable);
+  g_free (run->endpoint);
+  if (run->token != NULL)
+    memset (run->token, 0, strlen (run->token));
+  g_free (run->token);
+}
+
+static void
+download_run_unref (gpointer data)
+{
+  g_atomic_rc_box_release_full (data, download_run_clear);
+}
+
+static void
+update_download_actions (FaApplication *self)
+{
+  GAction *download = g_action_map_lookup_action (G_ACTION_MAP (self), "download-model");
+  GAction *cancel = g_action_map_lookup_action (G_ACTION_MAP (self), "cancel-model-download");
+
+  if (download != NULL)
+    g_simple_action_set_enabled (G_SIMPLE_ACTION (download), self->download == NULL);
+  if (cancel != NULL)
+    g_simple_action_set_enabled (G_SIMPLE_ACTION (cancel), self->download != NULL);
+}
+
+/* Takes @text and @error. Notifies only what changed. */
+static void
+set_download_state (FaApplication *self,
+                    double         fraction,
+                    char          *text,
+                    char          *error)
+{
+  gboolean text_changed = g_strcmp0 (text, self->download_text) != 0;
+  gboolean error_changed = g_strcmp0 (error, self->download_error) != 0;
+  gboolean fraction_changed = fraction != self->download_fraction;
+
+  g_free (self->download_text);
+  self->download_text = text;
+  g_free (self->download_error);
+  self->download_error = error;
+  self->download_fraction = fraction;
+  if (fraction_changed)
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_DOWNLOAD_FRACTION]);
+  if (text_changed)
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_DOWNLOAD_TEXT]);
+  if (error_changed)
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_DOWNLOAD_ERROR]);
+}
+
+static char *
+format_time_left (double seconds)
+{
+  if (seconds < 60.0)
+    return g_strdup (_("less than a minute left"));
+  if (seconds < 100.0 * 60.0)
+    {
+      int minutes = (int) ceil (seconds / 60.0);
+      /* Translators: the time a download still needs */
+      return g_strdup_printf (ngettext ("about %d minute left", "about %d minutes left", minutes), minutes);
+    }
+  int hours = (int) floor (seconds / 3600.0 + 0.5);
+  /* Translators: the time a download still needs */
+  return g_strdup_printf (ngettext ("about %d hour left", "about %d hours left", hours), hours);
+}
+
+/* "1.2 GB of 28.9 GB — 45.3 MB/s — about 9 minutes left", or the stage. */
+static char *
+download_progress_text (const FaModelDownloadProgress *progress)
+{
+  if (progress->stage == FA_MODEL_DOWNLOAD_CHECKING || progress->total == 0)
+    return g_strdup (_("Checking the cache…"));
+  if (progress->stage == FA_MODEL_DOWNLOAD_VERIFYING)
+    return g_strdup (_("Verifying…"));
+
+  g_autofree char *done = g_format_size (progress->done);
+  g_autofree char *total = g_format_size (progress->total);
+  /* Translators: bytes downloaded of the model's size, e.g. "1.2 GB of 28.9 GB" */
+  g_autofree char *sizes = g_strdup_printf (_("%s of %s"), done, total);
+  if (progress->stage != FA_MODEL_DOWNLOAD_FETCHING || progress->bytes_per_second <= 0.0)
+    return g_steal_pointer (&sizes);
+
+  g_autofree char *speed = g_format_size ((guint64) progress->bytes_per_second);
+  /* Translators: a download rate, e.g. "45.3 MB/s" */
+  g_autofree char *rate = g_strdup_printf (_("%s/s"), speed);
+  if (progress->seconds_left < 0.0)
+    return g_strjoin (" — ", sizes, rate, NULL);
+  g_autofree char *left = format_time_left (progress->seconds_left);
+  return g_strjoin (" — ", sizes, rate, left, NULL);
+}
+
+static void
+download_progress (const FaModelDownloadProgress *progress,
+                   gpointer                       user_data)
+{
+  DownloadRun *run = user_data;
+  FaApplication *self = run->app;
+
+  if (self == NULL || self->download != run)
+    return;
+  double fraction = progress->total > 0 ? CLAMP ((double) progress->done / (double) progress->total, 0.0, 1.0)
+                                        : 0.0;
+  set_download_state (self, fraction, download_progress_text (progress), NULL);
+}
+
+static gboolean
+is_network_error (const GError *error)
+{
+  static const GIOErrorEnum network_codes[] = {
+    G_IO_ERROR_HOST_NOT_FOUND, G_IO_ERROR_HOST_UNREACHABLE, G_IO_ERROR_NETWORK_UNREACHABLE,
+    G_IO_ERROR_CONNECTION_REFUSED, G_IO_ERROR_TIMED_OUT, G_IO_ERROR_CONNECTION_CLOSED,
+    G_IO_ERROR_NOT_CONNECTED, G_IO_ERROR_PROXY_FAILED, G_IO_ERROR_PROXY_AUTH_FAILED,
+    G_IO_ERROR_PROXY_NEED_AUTH, G_IO_ERROR_PROXY_NOT_ALLOWED,
+  };
+
+  if (error->domain == G_RESOLVER_ERROR || error->domain == G_TLS_ERROR)
+    return TRUE;
+  for (guint i = 0; i < G_N_ELEMENTS (network_codes); i++)
+    if (g_error_matches (error, G_IO_ERROR, network_codes[i]))
+      return TRUE;
+  return FALSE;
+}
+
+/* What the user can do about @error, then the engine's words (which name
+ * the file or the address). */
+static char *
+download_error_text (const GError *error)
+{
+  const char *advice;
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE))
+    advice = _("There is not enough free disk space for the model");
+  else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED))
+    advice = _("Access was refused: the hub may need an access token (Preferences, Model), or the cache "
+               "folder cannot be written");
+  else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND))
+    advice = _("The model was not found on the hub: check the hub address in Preferences");
+  else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_BUSY))
+    advice = _("Another program is downloading the model into the same cache");
+  else if (is_network_error (error))
+    advice = _("The hub cannot be reached: check the network connection and the hub address");
+  else
+    advice = _("The download failed");
+  /* Translators: advice, then the details (in English, from the engine) */
+  return g_strdup_printf (_("%s. %s"), advice, error->message);
+}
+
+/* ---- what an earlier download left unfinished ---- */
+
+typedef struct
+{
+  guint   serial;
+  guint64 bytes;
+} PartialScan;
+
+static void
+partial_scan_thread (GTask        *task,
+                     gpointer      source_object,
+                     gpointer      task_data,
+                     GCancellable *cancellable)
+{
+  PartialScan *scan = task_data;
+  guint n_files = 0;
+
+  if (!fa_model_download_find_partial (NULL, NULL, &n_files, &scan->bytes))
+    scan->bytes = 0;
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+set_download_partial (FaApplication *self,
+                      guint64        bytes)
+{
+  if (self->download_partial == bytes)
+    return;
+  self->download_partial = bytes;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_DOWNLOAD_PARTIAL]);
+}
+
+static void
+partial_scan_done (GObject      *object,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  FaApplication *self = FA_APPLICATION (object);
+  PartialScan *scan = g_task_get_task_data (G_TASK (result));
+
+  /* a running download makes its own files; a newer scan answers later */
+  if (scan->serial == self->partial_serial && self->download == NULL)
+    set_download_partial (self, scan->bytes);
+}
+
+/* Reading a folder of the cache, which may be on a slow disk: on a worker. */
+static void
+start_partial_scan (FaApplication *self)
+{
+  PartialScan *scan = g_new0 (PartialScan, 1);
+  g_autoptr (GTask) task = g_task_new (self, NULL, partial_scan_done, NULL);
+
+  scan->serial = ++self->partial_serial;
+  g_task_set_source_tag (task, start_partial_scan);
+  g_task_set_task_data (task, scan, g_free);
+  g_task_run_in_thread (task, partial_scan_thread);
+}
+
+/* ---- starting and ending ---- */
+
+/* The snapshot becomes the model: the folder, and none of the single
+ * files that would override its parts. The check runs even when the
+ * folder was already the snapshot (half there before). */
+static void
+use_downloaded_model (FaApplication *self,
+                      const char    *snapshot)
+{
+  g_settings_set_string (self->settings, "model-folder", snapshot);
+  for (guint i = 0; i < G_N_ELEMENTS (model_path_keys); i++)
+    if (!g_str_equal (model_path_keys[i], "model-folder"))
+      g_settings_reset (self->settings, model_path_keys[i]);
+  /* the changes queue one check between them; this one covers no change */
+  model_location_changed (self);
+}
+
+static void
+download_done (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  DownloadRun *run = user_data;
+  FaApplication *self = run->app;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *snapshot = fa_model_download_finish (result, &error);
+
+  if (self != NULL && self->download == run)
+    {
+      self->download = NULL;
+      if (snapshot != NULL)
+        {
+          g_info ("model downloaded to %s", snapshot);
+          set_download_state (self, 1.0, NULL, NULL);
+          use_downloaded_model (self, snapshot);
+        }
+      else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        set_download_state (self, self->download_fraction,
+                            g_strdup (_("Cancelled. What was downloaded is kept, and the next download resumes "
+                                      "from there.")),
+                            NULL);
+      else
+        {
+          g_message ("the model download failed: %s", error->message);
+          set_download_state (self, self->download_fraction, NULL, download_error_text (error));
+        }
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_DOWNLOAD_ACTIVE]);
+      update_download_actions (self);
+      start_partial_scan (self);
+    }
+  download_run_unref (run);
+}
+
+/* The hub address of the setting, tidied; NULL for the default. */
+static char *
+dup_hub_endpoint (GSettings *settings)
+{
+  g_autofree char *value = g_settings_get_string (settings, "hub-endpoint");
+
+  g_strstrip (value);
+  for (gsize n = strlen (value); n > 0 && value[n - 1] == '/'; n--)
+    value[n - 1] = '\0';
+  return *value != '\0' ? g_steal_pointer (&value) : NULL;
+}
+
+void
+fa_application_start_model_download (FaApplication *self)
+{
+  g_return_if_fail (FA_IS_APPLICATION (self));
+
+  fa_application_model_init (self);
+  if (self->download != NULL)
+    return;
+
+  DownloadRun *run = g_atomic_rc_box_new0 (DownloadRun);
+  run->app = self;
+  run->cancellable = g_cancellable_new ();
+  run->endpoint = dup_hub_endpoint (self->settings);
+  run->token = g_strdup (self->download_token);
+
+  FaModelDownloadOptions options = {
+    .endpoint = run->endpoint,
+    .token = run->token,
+  };
+
+  self->download = run;
+  /* the partial files are now the download's own progress */
+  self->partial_serial++;
+  set_download_state (self, 0.0, g_strdup (_("Checking the cache…")), NULL);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_DOWNLOAD_ACTIVE]);
+  update_download_actions (self);
+  g_info ("downloading %s at %s from %s", FA_MODEL_REPO_ID, FA_MODEL_REVISION,
+          run->endpoint != NULL ? run->endpoint : "the default hub");
+  fa_model_download_async (&options, download_progress, g_atomic_rc_box_acquire (run), download_run_unref,
+                           run->cancellable, download_done, g_atomic_rc_box_acquire (run));
+  /* the application's reference is self->download's */
+  download_run_unref (run);
+}
+
+void
+fa_application_cancel_model_download (FaApplication *self)
+{
+  g_return_if_fail (FA_IS_APPLICATION (self));
+
+  if (self->download != NULL)
+    g_cancellable_cancel (self->download->cancellable);
+}
+
+/* The application is going: the download stops, and its late calls find
+ * nobody. */
+static void
+detach_download (FaApplication *self)
+{
+  if (self->download == NULL)
+    return;
+  g_cancellable_cancel (self->download->cancellable);
+  self->download->app = NULL;
+  self->download = NULL;
+}
+
+gboolean
+fa_application_get_download_active (FaApplication *self)
+{
+  g_return_val_if_fail (FA_IS_APPLICATION (self), FALSE);
+
+  return self->download != NULL;
+}
+
+double
+fa_application_get_download_fraction (FaApplication *self)
+{
+  g_return_val_if_fail (FA_IS_APPLICATION (self), 0.0);
+
+  return self->download_fraction;
+}
+
+const char *
+fa_application_get_download_text (FaApplication *self)
+{
+  g_return_val_if_fail (FA_IS_APPLICATION (self), NULL);
+
+  return self->download_text;
+}
+
+const char *
+fa_application_get_download_error (FaApplication *self)
+{
+  g_return_val_if_fail (FA_IS_APPLICATION (self), NULL);
+
+  return self->download_error;
+}
+
+guint64
+fa_application_get_download_partial (FaApplication *self)
+{
+  g_return_val_if_fail (FA_IS_APPLICATION (self), 0);
+
+  return self->download_partial;
+}
+
+void
+fa_application_set_download_token (FaApplication *self,
+                                   const char    *token)
+{
+  g_return_if_fail (FA_IS_APPLICATION (self));
+
+  if (self->download_token != NULL)
+    memset (self->download_token, 0, strlen (self->download_token));
+  g_clear_pointer (&self->download_token, g_free);
+  if (token != NULL && *token != '\0')
+    self->download_token = g_strstrip (g_strdup (token));
+}
+
+const char *
+fa_application_get_download_token (FaApplication *self)
+{
+  g_return_val_if_fail (FA_IS_APPLICATION (self), NULL);
+
+  return self->download_token;
+}
+
+static void
+download_model_activated (GSimpleAction *action,
+                          GVariant      *parameter,
+                          gpointer       user_data)
+{
+  fa_application_start_model_download (FA_APPLICATION (user_data));
+}
+
+static void
+cancel_model_download_activated (GSimpleAction *action,
+                                 GVariant      *parameter,
+                                 gpointer       user_data)
+{
+  fa_application_cancel_model_download (FA_APPLICATION (user_data));
+}
+
+static const GActionEntry download_actions[] = {
+  { "download-model", download_model_activated },
+  { "cancel-model-download", cancel_model_download_activated },
+};
 
 static void
 fa_application_model_init (FaApplication *self)
@@ -719,12 +1264,15 @@ fa_application_model_init (FaApplication *self)
   self->load_waiting = g_ptr_array_new_with_free_func (g_object_unref);
   self->retired_prompt_caches = g_ptr_array_new_with_free_func ((GDestroyNotify) fa_prompt_cache_free);
   g_signal_connect (self->settings, "changed", G_CALLBACK (settings_changed), self);
+  g_action_map_add_action_entries (G_ACTION_MAP (self), download_actions, G_N_ELEMENTS (download_actions), self);
+  update_download_actions (self);
   queue_model_check (self);
 }
 
 static void
 fa_application_model_dispose (FaApplication *self)
 {
+  detach_download (self);
   if (self->check_cancellable != NULL)
     g_cancellable_cancel (self->check_cancellable);
   g_clear_object (&self->check_cancellable);
@@ -750,6 +1298,14 @@ fa_application_get_model_ready (FaApplication *self)
   g_return_val_if_fail (FA_IS_APPLICATION (self), FALSE);
 
   return self->model_ready;
+}
+
+gboolean
+fa_application_get_model_missing (FaApplication *self)
+{
+  g_return_val_if_fail (FA_IS_APPLICATION (self), FALSE);
+
+  return self->model_missing;
 }
 
 char *

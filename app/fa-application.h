@@ -55,4 +55,41 @@ gboolean       fa_application_get_vae_tiling (FaApplication *self);
  * ("model" or NULL). */
 void           fa_application_show_preferences (FaApplication *self, const char *page);
 
+/* TRUE when the last check found no complete model: nothing set up and
+ * nothing found, or what is set up lacks parts (property "model-missing").
+ * FALSE while a check runs and when the model is ready. What the download
+ * offers to fix. */
+gboolean       fa_application_get_model_missing (FaApplication *self);
+
+/* ---- downloading the model from the Hugging Face hub (issue 11) ----
+ *
+ * One download at a time, shared by the preferences and the main window
+ * (actions app.download-model and app.cancel-model-download). It fetches
+ * FA_MODEL_REPO_ID at FA_MODEL_REVISION into the hub cache from the
+ * endpoint of the "hub-endpoint" setting ("" for fa_hf_endpoint ()), with
+ * the token given by fa_application_set_download_token, else fa_hf_token ().
+ * On success "model-folder" names the snapshot and the single-file
+ * settings are cleared, so that the model check runs and "model-ready"
+ * turns TRUE; a cancel keeps what was fetched for the next start (which
+ * resumes it); a failure sets "download-error". Properties:
+ * "download-active" (boolean), "download-fraction" (0..1),
+ * "download-text" (a translated line: bytes, rate and time left, the
+ * stage, or after a cancel what happens next; NULL when there is nothing
+ * to say), "download-error" (NULL, or the reason, translated prefix and
+ * the engine's message; both cleared when a model is found ready), "download-partial" (bytes of unfinished files an
+ * earlier download left in the cache, 0 when none; found on a worker
+ * thread when the model is checked and after each download). */
+void           fa_application_start_model_download (FaApplication *self);
+void           fa_application_cancel_model_download (FaApplication *self);
+gboolean       fa_application_get_download_active (FaApplication *self);
+double         fa_application_get_download_fraction (FaApplication *self);
+const char    *fa_application_get_download_text (FaApplication *self);
+const char    *fa_application_get_download_error (FaApplication *self);
+guint64        fa_application_get_download_partial (FaApplication *self);
+/* A token for the hub typed by the user: kept in memory for this session
+ * only, never stored. NULL or "": fa_hf_token () (HF_TOKEN or the
+ * huggingface-cli login file). */
+void           fa_application_set_download_token (FaApplication *self, const char *token);
+const char    *fa_application_get_download_token (FaApplication *self);
+
 G_END_DECLS

@@ -1,6 +1,8 @@
 /* fa-preferences-window.c: the preferences, backed by GSettings. The model
  * is checked on a worker thread whenever its settings change, and the
- * window lists, part by part, what was found and what is missing.
+ * window lists, part by part, what was found and what is missing. The
+ * Download row shows and drives the application's download (one for the
+ * whole app, shared with the main window's notice).
  * SPDX-License-Identifier: GPL-3.0-or-later */
 
 #define G_LOG_DOMAIN "FaPreferencesWindow"
@@ -9,6 +11,9 @@
 
 #include <glib/gi18n.h>
 
+#include "fa-application.h"
+#include "fa-model-download.h"
+#include "fa-model-find.h"
 #include "fa-preferences-window.h"
 
 typedef enum {
@@ -73,8 +78,24 @@ struct _FaPreferencesWindow
   AdwActionRow         *status_rows[FA_MODEL_N_PARTS];
   GtkImage             *status_icons[FA_MODEL_N_PARTS];
 
+  AdwPreferencesGroup  *download_group;
+  AdwActionRow         *download_row;
+  GtkImage             *download_error_icon;
+  GtkProgressBar       *download_progress;
+  GtkButton            *download_button;
+  GtkButton            *download_cancel_button;
+  AdwEntryRow          *hub_endpoint_row;
+  AdwEntryRow          *hub_token_row;
+  AdwPreferencesGroup  *comfyui_group;
+  GtkButton            *comfyui_add_button;
+  GtkWidget            *comfyui_empty_row;
+  GPtrArray            *comfyui_rows;  /* AdwActionRow*: one per folder of the setting */
+
+  FaApplication        *app;          /* the download's owner, or NULL outside the app */
+
   GtkFileChooserNative *chooser;      /* the one open now, if any */
   PathSetting           chooser_path;
+  gboolean              chooser_comfyui; /* adding a ComfyUI folder rather than setting chooser_path */
 
   FaModelReport        *report;
   GCancellable         *check_cancellable;
@@ -291,6 +312,184 @@ queue_check (FaPreferencesWindow *self)
     }
 }
 
+/* ---- the download (the application runs it; this shows it) ---- */
+
+static void
+update_download_row (FaPreferencesWindow *self)
+{
+  FaApplication *app = self->app;
+  gboolean active = fa_application_get_download_active (app);
+  const char *error = fa_application_get_download_error (app);
+  const char *text = fa_application_get_download_text (app);
+  guint64 partial = fa_application_get_download_partial (app);
+  g_autofree char *subtitle = NULL;
+  gboolean in_use = FALSE;
+
+  /* the model in use is the download's snapshot: nothing left to fetch */
+  if (!active && fa_application_get_model_ready (app))
+    {
+      g_autofree char *cache = fa_hf_hub_cache_dir ();
+      g_autofree char *snapshot = fa_hf_snapshot_dir (cache, FA_MODEL_REPO_ID, FA_MODEL_REVISION);
+      g_autofree char *folder = dup_setting (self->settings, "model-folder");
+      in_use = snapshot != NULL && g_strcmp0 (snapshot, folder) == 0;
+    }
+
+  if (active)
+    subtitle = g_strdup (text != NULL ? text : "");
+  else if (error != NULL)
+    subtitle = g_strdup (error);
+  else if (text != NULL)
+    subtitle = g_strdup (text);
+  else if (in_use)
+    subtitle = g_strdup (_("Downloaded, and in use"));
+  else if (partial > 0)
+    {
+      g_autofree char *size = g_format_size (partial);
+      /* Translators: %s is an amount of data, e.g. "3.1 GB" */
+      subtitle = g_strdup_printf (_("An unfinished download is kept (%s so far): Resume continues it."), size);
+    }
+  else
+    {
+      g_autofree char *size = g_format_size (FA_MODEL_REVISION_BYTES);
+      /* Translators: %s is the size of the model, e.g. "28.9 GB" */
+      subtitle = g_strdup_printf (_("%s, into the Hugging Face cache"), size);
+    }
+  adw_action_row_set_subtitle (self->download_row, subtitle);
+
+  gtk_widget_set_visible (GTK_WIDGET (self->download_error_icon), !active && error != NULL);
+  gtk_widget_set_visible (GTK_WIDGET (self->download_progress), active);
+  gtk_progress_bar_set_fraction (self->download_progress, fa_application_get_download_fraction (app));
+  gtk_widget_set_visible (GTK_WIDGET (self->download_cancel_button), active);
+  gtk_widget_set_visible (GTK_WIDGET (self->download_button), !active && !in_use);
+  gtk_button_set_label (self->download_button, partial > 0 ? _("_Resume") : _("_Download"));
+}
+
+static void
+download_clicked (GtkButton           *button,
+                  FaPreferencesWindow *self)
+{
+  fa_application_start_model_download (self->app);
+}
+
+static void
+download_cancel_clicked (GtkButton           *button,
+                         FaPreferencesWindow *self)
+{
+  fa_application_cancel_model_download (self->app);
+}
+
+/* Held by the application for this session, never written anywhere. */
+static void
+token_changed (GtkEditable         *editable,
+               FaPreferencesWindow *self)
+{
+  fa_application_set_download_token (self->app, gtk_editable_get_text (editable));
+}
+
+static void
+init_download (FaPreferencesWindow *self)
+{
+  static const char *const signals[] = {
+    "notify::download-active", "notify::download-fraction", "notify::download-text",
+    "notify::download-error", "notify::download-partial", "notify::model-ready",
+  };
+  g_autofree char *cache = fa_hf_hub_cache_dir ();
+  g_autofree char *endpoint = fa_hf_endpoint ();
+  /* Translators: %s is a folder */
+  g_autofree char *description = g_strdup_printf (_("Into the Hugging Face cache (%s), shared with diffusers. "
+                                                    "A token is needed only for gated or private mirrors; one "
+                                                    "typed here is kept for this session only, never saved. "
+                                                    "Without one, HF_TOKEN or the huggingface-cli login is "
+                                                    "used."), cache);
+  GtkEditable *delegate = gtk_editable_get_delegate (GTK_EDITABLE (self->hub_endpoint_row));
+  const char *token;
+
+  if (self->app == NULL)
+    {
+      /* outside FlowAnchor Studio (a window built alone): nobody to download */
+      gtk_widget_set_visible (GTK_WIDGET (self->download_group), FALSE);
+      return;
+    }
+  adw_preferences_group_set_description (self->download_group, description);
+  /* what an empty address means */
+  if (GTK_IS_TEXT (delegate))
+    gtk_text_set_placeholder_text (GTK_TEXT (delegate), endpoint);
+  gtk_widget_set_tooltip_text (GTK_WIDGET (self->hub_endpoint_row), endpoint);
+  g_settings_bind (self->settings, "hub-endpoint", self->hub_endpoint_row, "text", G_SETTINGS_BIND_DEFAULT);
+
+  token = fa_application_get_download_token (self->app);
+  gtk_editable_set_text (GTK_EDITABLE (self->hub_token_row), token != NULL ? token : "");
+  g_signal_connect (self->hub_token_row, "changed", G_CALLBACK (token_changed), self);
+
+  g_signal_connect (self->download_button, "clicked", G_CALLBACK (download_clicked), self);
+  g_signal_connect (self->download_cancel_button, "clicked", G_CALLBACK (download_cancel_clicked), self);
+  for (guint i = 0; i < G_N_ELEMENTS (signals); i++)
+    g_signal_connect_object (self->app, signals[i], G_CALLBACK (update_download_row), self, G_CONNECT_SWAPPED);
+  update_download_row (self);
+}
+
+/* ---- ComfyUI folders ---- */
+
+static void
+comfyui_remove_clicked (GtkButton           *button,
+                        FaPreferencesWindow *self)
+{
+  const char *folder = g_object_get_data (G_OBJECT (button), "fa-folder");
+  g_auto (GStrv) folders = g_settings_get_strv (self->settings, "comfyui-folders");
+  g_autoptr (GStrvBuilder) kept = g_strv_builder_new ();
+
+  for (guint i = 0; folders[i] != NULL; i++)
+    if (g_strcmp0 (folders[i], folder) != 0)
+      g_strv_builder_add (kept, folders[i]);
+  g_auto (GStrv) result = g_strv_builder_end (kept);
+  g_settings_set_strv (self->settings, "comfyui-folders", (const char *const *) result);
+}
+
+static void
+update_comfyui_rows (FaPreferencesWindow *self)
+{
+  g_auto (GStrv) folders = g_settings_get_strv (self->settings, "comfyui-folders");
+
+  for (guint i = 0; i < self->comfyui_rows->len; i++)
+    adw_preferences_group_remove (self->comfyui_group, g_ptr_array_index (self->comfyui_rows, i));
+  g_ptr_array_set_size (self->comfyui_rows, 0);
+
+  for (guint i = 0; folders[i] != NULL; i++)
+    {
+      GtkWidget *row = adw_action_row_new ();
+      GtkWidget *remove = gtk_button_new_from_icon_name ("list-remove-symbolic");
+      g_autofree char *name = g_path_get_basename (folders[i]);
+
+      adw_preferences_row_set_use_markup (ADW_PREFERENCES_ROW (row), FALSE);
+      adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), name);
+      adw_action_row_set_subtitle (ADW_ACTION_ROW (row), folders[i]);
+      gtk_widget_set_valign (remove, GTK_ALIGN_CENTER);
+      gtk_widget_add_css_class (remove, "flat");
+      gtk_widget_set_tooltip_text (remove, _("Remove"));
+      g_object_set_data_full (G_OBJECT (remove), "fa-folder", g_strdup (folders[i]), g_free);
+      g_signal_connect (remove, "clicked", G_CALLBACK (comfyui_remove_clicked), self);
+      adw_action_row_add_suffix (ADW_ACTION_ROW (row), remove);
+      adw_preferences_group_add (self->comfyui_group, row);
+      g_ptr_array_add (self->comfyui_rows, row);
+    }
+  gtk_widget_set_visible (self->comfyui_empty_row, folders[0] == NULL);
+}
+
+static void
+add_comfyui_folder (FaPreferencesWindow *self,
+                    const char          *folder)
+{
+  g_auto (GStrv) folders = g_settings_get_strv (self->settings, "comfyui-folders");
+  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
+
+  if (g_strv_contains ((const char *const *) folders, folder))
+    return;
+  g_strv_builder_addv (builder, (const char **) folders);
+  g_strv_builder_add (builder, folder);
+  g_auto (GStrv) result = g_strv_builder_end (builder);
+  g_settings_set_strv (self->settings, "comfyui-folders", (const char *const *) result);
+}
+
 static void
 settings_changed (GSettings           *settings,
                   const char          *key,
@@ -301,6 +500,8 @@ settings_changed (GSettings           *settings,
       update_path_row (self, i);
   if (is_model_key (key))
     queue_check (self);
+  if (g_str_equal (key, "comfyui-folders"))
+    update_comfyui_rows (self);
 }
 
 /* ---- choosing files and folders ---- */
@@ -315,7 +516,9 @@ chooser_response (GtkNativeDialog     *dialog,
       g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
       g_autofree char *path = file != NULL ? g_file_get_path (file) : NULL;
 
-      if (path != NULL)
+      if (path != NULL && self->chooser_comfyui)
+        add_comfyui_folder (self, path);
+      else if (path != NULL)
         g_settings_set_string (self->settings, path_settings[self->chooser_path].key, path);
     }
   gtk_native_dialog_destroy (dialog);
@@ -335,6 +538,29 @@ add_filter (GtkFileChooser *chooser,
 }
 
 static void
+close_chooser (FaPreferencesWindow *self)
+{
+  if (self->chooser != NULL)
+    {
+      gtk_native_dialog_destroy (GTK_NATIVE_DIALOG (self->chooser));
+      g_clear_object (&self->chooser);
+    }
+}
+
+static void
+comfyui_add_clicked (GtkButton           *button,
+                     FaPreferencesWindow *self)
+{
+  close_chooser (self);
+  self->chooser = gtk_file_chooser_native_new (_("Choose a ComfyUI Folder"), GTK_WINDOW (self),
+                                               GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, _("_Add"), _("_Cancel"));
+  self->chooser_comfyui = TRUE;
+  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (self->chooser), TRUE);
+  g_signal_connect (self->chooser, "response", G_CALLBACK (chooser_response), self);
+  gtk_native_dialog_show (GTK_NATIVE_DIALOG (self->chooser));
+}
+
+static void
 choose_clicked (GtkButton           *button,
                 FaPreferencesWindow *self)
 {
@@ -343,17 +569,14 @@ choose_clicked (GtkButton           *button,
   g_autofree char *current = dup_setting (self->settings, path_settings[which].key);
   GtkFileChooser *chooser;
 
-  if (self->chooser != NULL)
-    {
-      gtk_native_dialog_destroy (GTK_NATIVE_DIALOG (self->chooser));
-      g_clear_object (&self->chooser);
-    }
+  close_chooser (self);
 
   self->chooser = gtk_file_chooser_native_new (_(path_settings[which].chooser_title), GTK_WINDOW (self),
                                                kind == CHOOSE_FOLDER ? GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER
                                                                      : GTK_FILE_CHOOSER_ACTION_OPEN,
                                                _("_Select"), _("_Cancel"));
   self->chooser_path = which;
+  self->chooser_comfyui = FALSE;
   chooser = GTK_FILE_CHOOSER (self->chooser);
   gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (self->chooser), TRUE);
 
@@ -443,11 +666,8 @@ fa_preferences_window_dispose (GObject *object)
     g_cancellable_cancel (self->check_cancellable);
   g_clear_object (&self->check_cancellable);
   g_clear_handle_id (&self->check_source, g_source_remove);
-  if (self->chooser != NULL)
-    {
-      gtk_native_dialog_destroy (GTK_NATIVE_DIALOG (self->chooser));
-      g_clear_object (&self->chooser);
-    }
+  close_chooser (self);
+  g_clear_object (&self->app);
   if (self->settings != NULL)
     g_signal_handlers_disconnect_by_func (self->settings, settings_changed, self);
   g_clear_object (&self->settings);
@@ -461,6 +681,7 @@ fa_preferences_window_finalize (GObject *object)
   FaPreferencesWindow *self = FA_PREFERENCES_WINDOW (object);
 
   g_clear_pointer (&self->report, fa_model_report_free);
+  g_clear_pointer (&self->comfyui_rows, g_ptr_array_unref);
 
   G_OBJECT_CLASS (fa_preferences_window_parent_class)->finalize (object);
 }
@@ -505,6 +726,17 @@ fa_preferences_window_class_init (FaPreferencesWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, FaPreferencesWindow, text_encoder_device_row);
   gtk_widget_class_bind_template_child (widget_class, FaPreferencesWindow, vae_tiling_switch);
   gtk_widget_class_bind_template_child (widget_class, FaPreferencesWindow, cache_size_adjustment);
+  gtk_widget_class_bind_template_child (widget_class, FaPreferencesWindow, download_group);
+  gtk_widget_class_bind_template_child (widget_class, FaPreferencesWindow, download_row);
+  gtk_widget_class_bind_template_child (widget_class, FaPreferencesWindow, download_error_icon);
+  gtk_widget_class_bind_template_child (widget_class, FaPreferencesWindow, download_progress);
+  gtk_widget_class_bind_template_child (widget_class, FaPreferencesWindow, download_button);
+  gtk_widget_class_bind_template_child (widget_class, FaPreferencesWindow, download_cancel_button);
+  gtk_widget_class_bind_template_child (widget_class, FaPreferencesWindow, hub_endpoint_row);
+  gtk_widget_class_bind_template_child (widget_class, FaPreferencesWindow, hub_token_row);
+  gtk_widget_class_bind_template_child (widget_class, FaPreferencesWindow, comfyui_group);
+  gtk_widget_class_bind_template_child (widget_class, FaPreferencesWindow, comfyui_add_button);
+  gtk_widget_class_bind_template_child (widget_class, FaPreferencesWindow, comfyui_empty_row);
 
   /* The tabled rows are looked up by name in init (and by the tests). */
   for (int i = 0; i < N_PATHS; i++)
@@ -576,6 +808,15 @@ fa_preferences_window_init (FaPreferencesWindow *self)
                    G_SETTINGS_BIND_DEFAULT);
   g_settings_bind (self->settings, "embedding-cache-size-mb", self->cache_size_adjustment, "value",
                    G_SETTINGS_BIND_DEFAULT);
+
+  GApplication *app = g_application_get_default ();
+  if (app != NULL && FA_IS_APPLICATION (app))
+    self->app = g_object_ref (FA_APPLICATION (app));
+  init_download (self);
+
+  self->comfyui_rows = g_ptr_array_new ();
+  g_signal_connect (self->comfyui_add_button, "clicked", G_CALLBACK (comfyui_add_clicked), self);
+  update_comfyui_rows (self);
 
   g_signal_connect (self->settings, "changed", G_CALLBACK (settings_changed), self);
   start_check (self);

@@ -1,8 +1,10 @@
 /* fa-preferences-window.h: the preferences (AdwPreferencesWindow backed by
  * GSettings): the model (a diffusers folder or single files, checked with
  * the engine's loaders as soon as chosen, listing what was found and what
- * is missing), where the text encoder runs, VAE tiling, and the embedding
- * cache's folder and size.
+ * is missing; its download from the Hugging Face hub, which the
+ * application runs, with the hub's address and a token kept for the
+ * session; ComfyUI folders to look in), where the text encoder runs, VAE
+ * tiling, and the embedding cache's folder and size.
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #pragma once
 

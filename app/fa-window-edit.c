@@ -13,6 +13,7 @@
 #include "fa-application.h"
 #include "fa-document-edit.h"
 #include "fa-export-dialog.h"
+#include "fa-model-download.h"
 #include "fa-window-private.h"
 
 typedef struct {
@@ -238,6 +239,8 @@ no_model_response (AdwMessageDialog *dialog, const char *response, gpointer user
   (void) dialog;
   if (g_strcmp0 (response, "preferences") == 0)
     fa_application_show_preferences (app, "model");
+  else if (g_strcmp0 (response, "download") == 0)
+    fa_application_start_model_download (app);
 }
 
 static void
@@ -250,7 +253,15 @@ explain_no_model (FaWindow *self, FaApplication *app, const char *problem)
   g_message ("no model: %s", problem);
   dialog = ADW_MESSAGE_DIALOG (adw_message_dialog_new (GTK_WINDOW (self), _("No Model to Edit With"), problem));
   adw_message_dialog_add_responses (dialog, "close", _("_Close"), "preferences", _("Open _Preferences"), NULL);
-  adw_message_dialog_set_response_appearance (dialog, "preferences", ADW_RESPONSE_SUGGESTED);
+  /* A missing model can be fetched from here (its progress shows in the
+   * side panel), but 28.9 GB never on a stray Enter: the default stays. */
+  if (fa_application_get_model_missing (app) && !fa_application_get_download_active (app))
+    {
+      adw_message_dialog_add_response (dialog, "download", _("_Download the Model"));
+      adw_message_dialog_set_response_appearance (dialog, "download", ADW_RESPONSE_SUGGESTED);
+    }
+  else
+    adw_message_dialog_set_response_appearance (dialog, "preferences", ADW_RESPONSE_SUGGESTED);
   adw_message_dialog_set_default_response (dialog, "preferences");
   adw_message_dialog_set_close_response (dialog, "close");
   g_signal_connect_object (dialog, "response", G_CALLBACK (no_model_response), app, 0);
@@ -406,18 +417,51 @@ focus_prompt_action (GtkWidget *widget, const char *action_name, GVariant *param
 
 /* ---- state ---- */
 
+/* "Download the Model (28.9 GB)", or "Resume" when an earlier one left
+ * files to continue from. */
+static char *
+download_button_label (FaApplication *app)
+{
+  if (fa_application_get_download_partial (app) > 0)
+    return g_strdup (_("_Resume the Download"));
+  g_autofree char *size = g_format_size (FA_MODEL_REVISION_BYTES);
+  /* Translators: %s is the size of the model, e.g. "28.9 GB" */
+  return g_strdup_printf (_("_Download the Model (%s)"), size);
+}
+
 static void
 update_model_notice (FaWindow *self)
 {
   FaApplication *app = window_application (self);
   g_autofree char *problem = app != NULL ? fa_application_dup_model_problem (app) : NULL;
   g_autofree char *gpu = app != NULL ? fa_application_dup_gpu_problem (app) : NULL;
+  gboolean active = app != NULL && fa_application_get_download_active (app);
+  /* the download answers a missing model, not a missing GPU nor a check under way */
+  gboolean offer = problem != NULL && (active || fa_application_get_model_missing (app));
+  const char *text = offer ? fa_application_get_download_text (app) : NULL;
+  const char *error = offer ? fa_application_get_download_error (app) : NULL;
 
   gtk_widget_set_visible (GTK_WIDGET (self->model_notice_button), problem != NULL);
   if (problem != NULL)
     gtk_label_set_text (self->model_notice_label, problem);
   else if (gpu != NULL)
     gtk_label_set_text (self->model_notice_label, gpu);
+
+  gtk_widget_set_visible (GTK_WIDGET (self->model_download_button), offer && !active);
+  if (offer && !active)
+    {
+      g_autofree char *label = download_button_label (app);
+      gtk_button_set_label (self->model_download_button, label);
+    }
+  gtk_widget_set_visible (GTK_WIDGET (self->model_download_cancel_button), offer && active);
+  gtk_widget_set_visible (GTK_WIDGET (self->model_download_progress), offer && active);
+  if (offer && active)
+    gtk_progress_bar_set_fraction (self->model_download_progress, fa_application_get_download_fraction (app));
+  gtk_widget_set_visible (GTK_WIDGET (self->model_download_label), text != NULL);
+  gtk_label_set_text (self->model_download_label, text != NULL ? text : "");
+  gtk_widget_set_visible (GTK_WIDGET (self->model_download_error_label), error != NULL);
+  gtk_label_set_text (self->model_download_error_label, error != NULL ? error : "");
+
   gtk_widget_set_visible (self->model_notice, problem != NULL || gpu != NULL);
 }
 
@@ -474,8 +518,13 @@ application_changed (FaWindow *self)
 
   if (app != NULL)
     {
-      g_signal_connect_object (app, "notify::model-problem", G_CALLBACK (update_model_notice), self,
-                               G_CONNECT_SWAPPED);
+      static const char *const signals[] = {
+        "notify::model-problem", "notify::model-missing", "notify::download-active",
+        "notify::download-fraction", "notify::download-text", "notify::download-error",
+        "notify::download-partial",
+      };
+      for (guint i = 0; i < G_N_ELEMENTS (signals); i++)
+        g_signal_connect_object (app, signals[i], G_CALLBACK (update_model_notice), self, G_CONNECT_SWAPPED);
       g_signal_connect_object (app, "notify::backend-description", G_CALLBACK (update_model_notice), self,
                                G_CONNECT_SWAPPED);
     }

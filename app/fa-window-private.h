@@ -63,6 +63,11 @@ struct _FaWindow
   GtkWidget            *model_notice;
   GtkLabel             *model_notice_label;
   GtkButton            *model_notice_button;
+  GtkButton            *model_download_button;
+  GtkButton            *model_download_cancel_button;
+  GtkProgressBar       *model_download_progress;
+  GtkLabel             *model_download_label;
+  GtkLabel             *model_download_error_label;
   FaEditPanel          *edit_panel;
   FaResultsList        *results_list;
   GtkButton            *cancel_job_button;

@@ -1045,6 +1045,11 @@ fa_window_class_init (FaWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, FaWindow, model_notice);
   gtk_widget_class_bind_template_child (widget_class, FaWindow, model_notice_label);
   gtk_widget_class_bind_template_child (widget_class, FaWindow, model_notice_button);
+  gtk_widget_class_bind_template_child (widget_class, FaWindow, model_download_button);
+  gtk_widget_class_bind_template_child (widget_class, FaWindow, model_download_cancel_button);
+  gtk_widget_class_bind_template_child (widget_class, FaWindow, model_download_progress);
+  gtk_widget_class_bind_template_child (widget_class, FaWindow, model_download_label);
+  gtk_widget_class_bind_template_child (widget_class, FaWindow, model_download_error_label);
   gtk_widget_class_bind_template_child (widget_class, FaWindow, edit_panel);
   gtk_widget_class_bind_template_child (widget_class, FaWindow, results_list);
   gtk_widget_class_bind_template_child (widget_class, FaWindow, cancel_job_button);
