@@ -25,8 +25,8 @@
 #include "fa-model-download.h"
 #include "fa-model-find.h"
 #include "fa-preferences-window.h"
-#include "fa-safetensors.h"
 #include "fa-test-hub.h"
+#include "fa-test-model.h"
 #include "fa-window.h"
 
 #include "fa-app-test-util.h"
@@ -127,12 +127,6 @@ end_case (void)
   g_clear_pointer (&cache_dir, g_free);
 }
 
-static gboolean
-document_is_open (gpointer data)
-{
-  return fa_window_get_document (data) != NULL && !fa_window_get_busy (data);
-}
-
 static gpointer
 window_child (FaWindow   *window,
               const char *name)
@@ -163,23 +157,6 @@ click (gpointer button)
   g_assert_true (gtk_widget_get_visible (button));
   g_assert_true (gtk_widget_is_sensitive (button));
   g_signal_emit_by_name (button, "clicked");
-}
-
-/* A window on the sample clip: the notice lives in its side panel. */
-static FaWindow *
-open_window (void)
-{
-  FaWindow *window = fa_window_new (app);
-  g_autofree char *sample = fa_window_find_sample_clip ();
-
-  g_assert_nonnull (sample);
-  gtk_window_set_default_size (GTK_WINDOW (window), 1280, 800);
-  gtk_window_present (GTK_WINDOW (window));
-  g_assert_true (wait_for (fa_test_widget_is_mapped, window));
-  g_autoptr (GFile) file = g_file_new_for_path (sample);
-  fa_window_open_file (window, file);
-  g_assert_true (fa_test_wait_for (document_is_open, window, OPEN_SECONDS));
-  return window;
 }
 
 /* Each file of the tiny model under @relative, by the blob name the hub
@@ -335,7 +312,7 @@ static void
 test_notice_download (void)
 {
   start_case ();
-  FaWindow *window = open_window ();
+  FaWindow *window = fa_test_open_sample_window (app, OPEN_SECONDS);
   GtkWidget *notice = window_child (window, "model_notice");
   GtkButton *download = window_child (window, "model_download_button");
   GtkLabel *label = window_child (window, "model_notice_label");
@@ -494,7 +471,7 @@ test_hub_fault (void)
 {
   start_case ();
   fa_test_hub_set_fault (hub, NULL, FA_TEST_HUB_NOT_FOUND, 100);
-  FaWindow *window = open_window ();
+  FaWindow *window = fa_test_open_sample_window (app, OPEN_SECONDS);
   GtkButton *download = window_child (window, "model_download_button");
   GtkLabel *error_label = window_child (window, "model_download_error_label");
 
@@ -597,37 +574,6 @@ test_token (void)
   end_case ();
 }
 
-/* The tiny text encoder's shards as one file, as ComfyUI keeps it. */
-static void
-write_single_text_encoder (const char *path)
-{
-  static const char *const shards[] = { "model-00001-of-00003.safetensors", "model-00002-of-00003.safetensors",
-                                        "model-00003-of-00003.safetensors" };
-  g_autoptr (GPtrArray) files = g_ptr_array_new_with_free_func ((GDestroyNotify) fa_safetensors_unref);
-  g_autoptr (GPtrArray) names = g_ptr_array_new ();
-  g_autoptr (GPtrArray) tensors = g_ptr_array_new_with_free_func ((GDestroyNotify) fa_tensor_unref);
-  g_autoptr (GError) error = NULL;
-
-  for (guint s = 0; s < G_N_ELEMENTS (shards); s++)
-    {
-      g_autofree char *shard = g_build_filename (tiny_dir, "text_encoder", shards[s], NULL);
-      FaSafetensors *file = fa_safetensors_open (shard, &error);
-      g_assert_no_error (error);
-      g_ptr_array_add (files, file);
-      for (guint i = 0; i < fa_safetensors_get_n_tensors (file); i++)
-        {
-          const FaSafetensorsEntry *entry = fa_safetensors_get_entry (file, i);
-          FaTensor *tensor = fa_safetensors_view_tensor (file, entry, &error);
-          g_assert_no_error (error);
-          g_ptr_array_add (names, (gpointer) entry->name);
-          g_ptr_array_add (tensors, tensor);
-        }
-    }
-  fa_safetensors_write (path, names->len, (const char *const *) names->pdata, (FaTensor *const *) tensors->pdata,
-                        NULL, &error);
-  g_assert_no_error (error);
-}
-
 static void
 link_to (const char *target, const char *folder, const char *name)
 {
@@ -658,7 +604,7 @@ make_comfyui (void)
   link_to (vae, vae_dir, "wan_2.1_vae.safetensors");
   g_assert_cmpint (g_mkdir_with_parents (text_dir, 0700), ==, 0);
   g_autofree char *text = g_build_filename (text_dir, "umt5_xxl_fp16.safetensors", NULL);
-  write_single_text_encoder (text);
+  fa_test_write_single_text_encoder (tiny_dir, text);
   return root;
 }
 

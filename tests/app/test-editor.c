@@ -41,12 +41,6 @@ window_is_idle (gpointer data)
   return !fa_window_get_busy (data);
 }
 
-static gboolean
-document_is_open (gpointer data)
-{
-  return fa_window_get_document (data) != NULL && !fa_window_get_busy (data);
-}
-
 static GObject *
 get_child (FaWindow *window, const char *name)
 {
@@ -81,17 +75,8 @@ model_state_is (gpointer data)
 static FaWindow *
 open_editor (void)
 {
-  FaWindow *window = fa_window_new (app);
+  FaWindow *window = fa_test_open_sample_window (app, WAIT_SECONDS);
   g_autoptr (GError) error = NULL;
-  g_autofree char *sample = fa_window_find_sample_clip ();
-
-  g_assert_nonnull (sample);
-  gtk_window_set_default_size (GTK_WINDOW (window), 1280, 800);
-  gtk_window_present (GTK_WINDOW (window));
-  g_assert_true (wait_for (fa_test_widget_is_mapped, window));
-  g_autoptr (GFile) file = g_file_new_for_path (sample);
-  fa_window_open_file (window, file);
-  g_assert_true (wait_for (document_is_open, window));
 
   FaDocument *document = fa_window_get_document (window);
   g_assert_true (fa_document_set_range (document, 0, 5, &error));

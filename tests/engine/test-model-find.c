@@ -13,6 +13,7 @@
 
 #include "fa-model-find.h"
 #include "fa-safetensors.h"
+#include "fa-test-model.h"
 #include "fa-test-util.h"
 
 #define REVISION "0123456789abcdef0123456789abcdef01234567"
@@ -319,37 +320,6 @@ make_dir (const char *parent, const char *name)
   return dir;
 }
 
-/* The tiny text encoder's shards as one file, as ComfyUI keeps it. */
-static void
-write_single_text_encoder (const char *path)
-{
-  static const char *const shards[] = { "model-00001-of-00003.safetensors", "model-00002-of-00003.safetensors",
-                                        "model-00003-of-00003.safetensors" };
-  g_autoptr (GPtrArray) files = g_ptr_array_new_with_free_func ((GDestroyNotify) fa_safetensors_unref);
-  g_autoptr (GPtrArray) names = g_ptr_array_new ();
-  g_autoptr (GPtrArray) tensors = g_ptr_array_new_with_free_func ((GDestroyNotify) fa_tensor_unref);
-  g_autoptr (GError) error = NULL;
-
-  for (guint s = 0; s < G_N_ELEMENTS (shards); s++)
-    {
-      g_autofree char *shard = g_build_filename (tiny_dir, "text_encoder", shards[s], NULL);
-      FaSafetensors *file = fa_safetensors_open (shard, &error);
-      g_assert_no_error (error);
-      g_ptr_array_add (files, file);
-      for (guint i = 0; i < fa_safetensors_get_n_tensors (file); i++)
-        {
-          const FaSafetensorsEntry *entry = fa_safetensors_get_entry (file, i);
-          FaTensor *tensor = fa_safetensors_view_tensor (file, entry, &error);
-          g_assert_no_error (error);
-          g_ptr_array_add (names, (gpointer) entry->name);
-          g_ptr_array_add (tensors, tensor);
-        }
-    }
-  fa_safetensors_write (path, names->len, (const char *const *) names->pdata,
-                        (FaTensor *const *) tensors->pdata, NULL, &error);
-  g_assert_no_error (error);
-}
-
 /* A ComfyUI folder with the tiny model's single files under its models/,
  * and a file that only looks like a transformer, listed before the real
  * one. Returns the root. */
@@ -378,7 +348,7 @@ make_comfyui (Fixture *f)
   g_assert_no_error (error);
 
   g_autofree char *text = g_build_filename (text_dir, "umt5_xxl_fp16.safetensors", NULL);
-  write_single_text_encoder (text);
+  fa_test_write_single_text_encoder (tiny_dir, text);
   g_autofree char *vae = g_build_filename (vae_dir, "wan_2.1_vae.safetensors", NULL);
   copy_file (original_vae, vae);
   return root;
