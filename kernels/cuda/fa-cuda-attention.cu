@@ -20,7 +20,9 @@
  *   accumulators += P·V.
  * Shared-memory rows have odd strides (head_dim + 1) or a stride of 66 for
  * P, which keeps every access of a warp on distinct banks or broadcast.
- * Simple rather than fast: the speed of tensor-core tiles is a later step.
+ * Simple rather than fast: with FA_CUDA_ATTENTION=mma, bf16 with head_dim
+ * 64 or 128 on sm_80 and newer goes to the tensor-core kernel of
+ * fa-cuda-attention-mma.cu instead (see fa_cuda_attention).
  *
  * Explicit (fa_cuda_attention_logits / _apply): cuBLAS float32 GEMMs per
  * head into a [heads, n, m] logits buffer, the row softmax of
@@ -30,8 +32,17 @@
 #include "fa-cuda-common.cuh"
 
 #include <limits.h>
+#include <stdlib.h>
+#include <string.h>
 
 namespace fa_cuda {
+
+/* fa-cuda-attention-mma.cu: the tensor-core kernel, bf16, head_dim 64 or
+ * 128, sm_80 and newer, 16-byte aligned operands */
+cudaError_t flash_attention_mma_bf16 (const void *q, const void *k, const void *v, void *out,
+                                      int64_t batch, int64_t n, int64_t m, int64_t heads,
+                                      int64_t head_dim, float scale, cudaStream_t stream);
+
 namespace {
 
 constexpr int kFlashRows = 64;     /* queries per block */
@@ -247,6 +258,32 @@ launch_flash (const void *q, const void *k, const void *v, void *out, int64_t ba
   return cudaSuccess;
 }
 
+/* The tensor-core kernel runs when FA_CUDA_ATTENTION=mma and the device
+ * is sm_80 or newer (bf16 mma.sync). It is opt-in until tests/gpu/run.sh
+ * (which checks it in a second pass with FA_CUDA_ATTENTION=mma) has passed
+ * on a device: it was written and compiled without one, and a wrong
+ * attention would give wrong edits without any error. The capability is
+ * asked once, for the device current at the first call that gets an
+ * answer; the process uses one GPU. */
+bool
+mma_path_enabled ()
+{
+  static int capable = -1; /* unknown until a query succeeds */
+  const char *choice = getenv ("FA_CUDA_ATTENTION");
+
+  if (choice == nullptr || strcmp (choice, "mma") != 0)
+    return false;
+  if (capable < 0)
+    {
+      int device = 0, major = 0;
+      if (cudaGetDevice (&device) != cudaSuccess ||
+          cudaDeviceGetAttribute (&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess)
+        return false;
+      capable = major >= 8;
+    }
+  return capable != 0;
+}
+
 bool
 explicit_args_ok (int64_t n, int64_t m, int64_t heads, int64_t head_dim)
 {
@@ -278,6 +315,11 @@ fa_cuda_attention (FaDType dtype, const void *q, const void *k, const void *v, v
     return cudaSuccess;
   if (m == 0) /* a softmax over no keys */
     return cudaErrorInvalidValue;
+  /* cp.async moves 16-byte chunks: the rows (head_dim·2 bytes apart) are
+   * aligned when the bases are */
+  if (dtype == FA_DTYPE_BF16 && (head_dim == 128 || head_dim == 64) && is_aligned (q, 16) &&
+      is_aligned (k, 16) && is_aligned (v, 16) && is_aligned (out, 16) && mma_path_enabled ())
+    return flash_attention_mma_bf16 (q, k, v, out, batch, n, m, heads, head_dim, scale, stream);
   if (dtype == FA_DTYPE_F32)
     return launch_flash<float> (q, k, v, out, batch, n, m, heads, head_dim, scale, stream);
   return launch_flash<bf16> (q, k, v, out, batch, n, m, heads, head_dim, scale, stream);

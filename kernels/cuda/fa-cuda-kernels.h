@@ -134,7 +134,12 @@ int fa_cuda_attention_supports (int64_t head_dim);
 
 /* Flash attention: tiles of queries against tiles of keys with an online
  * softmax, float32 throughout, never an n × m matrix in memory. q, k, v and
- * out share @dtype (f32 or bf16); out must not overlap the inputs; m ≥ 1. */
+ * out share @dtype (f32 or bf16); out must not overlap the inputs; m ≥ 1.
+ * When the environment sets FA_CUDA_ATTENTION=mma, bf16 at head_dim 64 or
+ * 128, on sm_80 or newer, with 16-byte aligned pointers, runs on the
+ * tensor cores (mma.sync: bf16 products, fp32 sums and softmax; opt-in
+ * until checked on a device); everything else on the float32 CUDA-core
+ * kernel. */
 cudaError_t fa_cuda_attention (FaDType dtype, const void *q, const void *k, const void *v,
                                void *out, int64_t batch, int64_t n, int64_t m, int64_t heads,
                                int64_t head_dim, float scale, cudaStream_t stream);

@@ -158,7 +158,7 @@ run_meson_suites () {
 }
 
 main () {
-  local kernels="not run" meson_result="not run" verdict=0
+  local kernels="not run" kernels_mma="not run" meson_result="not run" verdict=0
 
   section "environment"
   echo "repository: $ROOT"
@@ -197,6 +197,16 @@ main () {
     *) kernels="FAIL (exit $status)"; verdict=1 ;;
   esac
 
+  # The tensor-core attention (fa-cuda-attention-mma.cu) is opt-in until it
+  # has passed here: the same checks and benchmark again with it selected.
+  section "kernels again with FA_CUDA_ATTENTION=mma (the tensor-core attention)"
+  FA_CUDA_ATTENTION=mma "$BUILD/test-kernels" "$@" | tee "$LOG_DIR/test-kernels-mma.log"
+  status=${PIPESTATUS[0]}
+  case $status in
+    0) kernels_mma=PASS ;;
+    *) kernels_mma="FAIL (exit $status)"; verdict=1 ;;
+  esac
+
   section "meson: --suite cuda --suite engine"
   local missing
   missing=$(meson_missing)
@@ -214,6 +224,8 @@ main () {
   sed -n '/^== summary/,$p' "$LOG_DIR/test-kernels.log" | sed '1d'
   echo
   echo "kernels check:  $kernels"
+  echo "  with FA_CUDA_ATTENTION=mma: $kernels_mma"
+  grep -i 'attention' "$LOG_DIR/test-kernels-mma.log" | grep -i 'TFLOP' | sed 's/^/  mma: /'
   echo "meson suites:   $meson_result"
   if [ -s "$LOG_DIR/bench-ops.txt" ]; then
     echo
