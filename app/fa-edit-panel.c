@@ -207,32 +207,6 @@ map_words (const char *raw, char **words, int n_words, WordSpan *spans)
     }
 }
 
-/* Marks every run of @words that @name (cleaned, split) names; FALSE when
- * it names none. */
-static gboolean
-mark_named (const char *name, char **words, int n_words, gboolean *flags)
-{
-  g_autofree char *clean = fa_prompt_clean (name);
-  gboolean found = FALSE;
-  int n_run;
-
-  if (clean[0] == '\0')
-    return FALSE;
-  g_auto (GStrv) run = fa_edit_split_words (clean, &n_run);
-  for (int start = 0; start + n_run <= n_words; start++)
-    {
-      int k = 0;
-      while (k < n_run && strcmp (run[k], words[start + k]) == 0)
-        k++;
-      if (k < n_run)
-        continue;
-      for (k = 0; k < n_run; k++)
-        flags[start + k] = TRUE;
-      found = TRUE;
-    }
-  return found;
-}
-
 /* Which of @words (the cleaned @target's) are target words for @picked
  * (NULL: the diff against @source). */
 static void
@@ -250,7 +224,7 @@ compute_flags (const char *source, const char *target, const char *const *picked
       return;
     }
   for (const char *const *name = picked; *name != NULL; name++)
-    mark_named (*name, words, n_words, flags);
+    fa_edit_mark_named_words (*name, words, n_words, flags);
 }
 
 /* The runs of consecutive flagged words, each as one string. */
@@ -368,7 +342,7 @@ prune_words (const char *const *picked, const char *target)
   GPtrArray *kept = g_ptr_array_new ();
 
   for (const char *const *name = picked; *name != NULL; name++)
-    if (mark_named (*name, words, n_words, flags))
+    if (fa_edit_mark_named_words (*name, words, n_words, flags))
       g_ptr_array_add (kept, g_strdup (*name));
   if (kept->len == 0 && picked[0] != NULL)
     {

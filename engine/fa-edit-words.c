@@ -289,22 +289,15 @@ fa_edit_changed_words (const char *source, const char *target, int *n_words)
   return changed;
 }
 
-/* Marks every occurrence of the (cleaned) @word in @target_words: a word
- * that cleans to several words names that run of consecutive words. */
-static gboolean
-mark_named_words (const char *word, char **target_words, int n_target, gboolean *flags,
-                  GError **error)
+gboolean
+fa_edit_mark_named_words (const char *word, char **target_words, int n_target, gboolean *flags)
 {
   g_autofree char *clean = fa_prompt_clean (word);
   int n_run;
   gboolean found = FALSE;
 
   if (clean[0] == '\0')
-    {
-      g_set_error (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT,
-                   "The word “%s” picked for the edit is empty after cleaning", word);
-      return FALSE;
-    }
+    return FALSE;
   g_auto (GStrv) run = fa_edit_split_words (clean, &n_run);
   for (int start = 0; start + n_run <= n_target; start++)
     {
@@ -317,10 +310,25 @@ mark_named_words (const char *word, char **target_words, int n_target, gboolean 
         flags[start + k] = TRUE;
       found = TRUE;
     }
-  if (!found)
+  return found;
+}
+
+/* fa_edit_mark_named_words, with the reason when @word names nothing */
+static gboolean
+mark_named_words (const char *word, char **target_words, int n_target, gboolean *flags,
+                  GError **error)
+{
+  if (fa_edit_mark_named_words (word, target_words, n_target, flags))
+    return TRUE;
+
+  g_autofree char *clean = fa_prompt_clean (word);
+  if (clean[0] == '\0')
+    g_set_error (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT,
+                 "The word “%s” picked for the edit is empty after cleaning", word);
+  else
     g_set_error (error, FA_ERROR, FA_ERROR_INVALID_ARGUMENT,
                  "The word “%s” picked for the edit is not in the target prompt", clean);
-  return found;
+  return FALSE;
 }
 
 int *

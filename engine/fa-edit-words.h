@@ -34,6 +34,13 @@ int     *fa_edit_target_tokens (FaTokenizer *tokenizer, const char *source, cons
                                 const char *const *words, guint max_length, int *n_tokens,
                                 GError **error);
 
+/* Sets @flags[i] for every target word in each run of consecutive words
+ * of @target_words (@n_target of them, as fa_edit_split_words gives) that
+ * @word, cleaned and split, names. FALSE when it names none (or cleans to
+ * nothing). */
+gboolean fa_edit_mark_named_words (const char *word, char **target_words, int n_target,
+                                   gboolean *flags);
+
 /* Python's text.split(" "), how the prompts are split into words: every
  * single space separates, so an empty text is one empty word (g_strsplit
  * would give none). *@n_words gets the count. */
