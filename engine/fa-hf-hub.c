@@ -48,18 +48,6 @@ fa_hf_hub_free (FaHfHub *hub)
   g_free (hub);
 }
 
-const char *
-fa_hf_hub_get_endpoint (FaHfHub *hub)
-{
-  return hub->endpoint;
-}
-
-gboolean
-fa_hf_hub_has_token (FaHfHub *hub)
-{
-  return hub->authorization != NULL;
-}
-
 /* The token goes only where the user's endpoint is: an LFS file's
  * redirect leads to a CDN which must not see it. */
 static gboolean
@@ -141,14 +129,18 @@ fa_hf_hub_get (FaHfHub *hub, const char *url, goffset offset, SoupMessage **mess
 }
 
 GBytes *
-fa_hf_hub_get_bytes (FaHfHub *hub, const char *url, const char *what, GCancellable *cancellable, GError **error)
+fa_hf_hub_get_bytes (FaHfHub *hub, const char *url, const char *what, guint *status, GCancellable *cancellable,
+                     GError **error)
 {
   g_autoptr (SoupMessage) message = NULL;
+
+  *status = 0;
   g_autoptr (GInputStream) body = fa_hf_hub_get (hub, url, 0, &message, cancellable, error);
   if (body == NULL)
     return NULL;
   if (soup_message_get_status (message) != SOUP_STATUS_OK)
     {
+      *status = soup_message_get_status (message);
       fa_hf_hub_status_error (hub, message, url, what, error);
       return NULL;
     }
@@ -160,7 +152,15 @@ fa_hf_hub_get_bytes (FaHfHub *hub, const char *url, const char *what, GCancellab
       g_prefix_error (error, "%s: ", url);
       return NULL;
     }
+  *status = SOUP_STATUS_OK;
   return g_memory_output_stream_steal_as_bytes (G_MEMORY_OUTPUT_STREAM (memory));
+}
+
+gboolean
+fa_hf_hub_error_is_transient (const GError *error)
+{
+  return !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED)
+         && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
 }
 
 void

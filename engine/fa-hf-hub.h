@@ -14,8 +14,6 @@ typedef struct _FaHfHub FaHfHub;
 /* @endpoint without a trailing slash; @token NULL or "" for none. */
 FaHfHub      *fa_hf_hub_new (const char *endpoint, const char *token);
 void          fa_hf_hub_free (FaHfHub *hub);
-const char   *fa_hf_hub_get_endpoint (FaHfHub *hub);
-gboolean      fa_hf_hub_has_token (FaHfHub *hub);
 
 /* GET @url (following up to 10 redirects by hand, the token sent only to
  * the endpoint's scheme, host and port), with "Range: bytes=@offset-" when
@@ -26,9 +24,14 @@ GInputStream *fa_hf_hub_get (FaHfHub *hub, const char *url, goffset offset, Soup
                              GCancellable *cancellable, GError **error);
 
 /* The whole body of GET @url (small answers: the listing) with status 200,
- * else an error from fa_hf_hub_status_error. */
-GBytes       *fa_hf_hub_get_bytes (FaHfHub *hub, const char *url, const char *what, GCancellable *cancellable,
-                                   GError **error);
+ * else an error from fa_hf_hub_status_error. *@status gets the answer's
+ * HTTP status, or 0 when none came whole (the request failed, the body
+ * broke). */
+GBytes       *fa_hf_hub_get_bytes (FaHfHub *hub, const char *url, const char *what, guint *status,
+                                   GCancellable *cancellable, GError **error);
+/* Whether another try could mend a request that failed or a body that
+ * broke with @error: not when it was cancelled or the URL is bad. */
+gboolean      fa_hf_hub_error_is_transient (const GError *error);
 
 /* The error for a status that is not a success: @what says what was asked
  * for ("the model Wan-AI/… at revision …", "the file vae/…"); 404 →

@@ -86,14 +86,6 @@ download_clear (Download *d)
 
 /* ---- the environment, as huggingface_hub reads it ---- */
 
-static const char *
-env_set (const char *name)
-{
-  const char *value = g_getenv (name);
-
-  return value != NULL && *value != '\0' ? value : NULL;
-}
-
 static char *
 read_token_file (const char *path)
 {
@@ -110,35 +102,38 @@ fa_hf_token (void)
 {
   const char *value;
 
-  if ((value = env_set ("HF_TOKEN")) != NULL)
+  if ((value = fa_hf_env ("HF_TOKEN")) != NULL)
     {
       g_autofree char *token = g_strstrip (g_strdup (value));
       return *token != '\0' ? g_steal_pointer (&token) : NULL;
     }
-  if ((value = env_set ("HF_TOKEN_PATH")) != NULL)
+  if ((value = fa_hf_env ("HF_TOKEN_PATH")) != NULL)
     return read_token_file (value);
 
-  g_autofree char *home = NULL;
-  if ((value = env_set ("HF_HOME")) != NULL)
-    home = g_strdup (value);
-  else if ((value = env_set ("XDG_CACHE_HOME")) != NULL)
-    home = g_build_filename (value, "huggingface", NULL);
-  else
-    home = g_build_filename (g_get_home_dir (), ".cache", "huggingface", NULL);
+  g_autofree char *home = fa_hf_home_dir ();
   g_autofree char *path = g_build_filename (home, "token", NULL);
   return read_token_file (path);
+}
+
+/* @endpoint trimmed, without its trailing slashes: URLs are built as
+ * ENDPOINT/… */
+static char *
+endpoint_base (const char *endpoint)
+{
+  char *base = g_strstrip (g_strdup (endpoint));
+  gsize length = strlen (base);
+
+  while (length > 0 && base[length - 1] == '/')
+    base[--length] = '\0';
+  return base;
 }
 
 char *
 fa_hf_endpoint (void)
 {
-  const char *value = env_set ("HF_ENDPOINT");
-  g_autofree char *endpoint = g_strstrip (g_strdup (value != NULL ? value : FA_HF_DEFAULT_ENDPOINT));
-  gsize length = strlen (endpoint);
+  const char *value = fa_hf_env ("HF_ENDPOINT");
 
-  while (length > 0 && endpoint[length - 1] == '/')
-    endpoint[--length] = '\0';
-  return g_steal_pointer (&endpoint);
+  return endpoint_base (value != NULL ? value : FA_HF_DEFAULT_ENDPOINT);
 }
 
 /* ---- progress ---- */
@@ -316,33 +311,13 @@ fetch_listing (Download *d, GError **error)
   for (guint attempt = 1;; attempt++)
     {
       g_autoptr (GError) local_error = NULL;
-      g_autoptr (SoupMessage) message = NULL;
-      g_autoptr (GInputStream) body = fa_hf_hub_get (d->hub, url, 0, &message, d->cancellable, &local_error);
-      gboolean transient;
+      guint status = 0;
+      g_autoptr (GBytes) bytes = fa_hf_hub_get_bytes (d->hub, url, what, &status, d->cancellable, &local_error);
+      if (bytes != NULL)
+        return parse_listing (d, bytes, url, error);
 
-      if (body != NULL && soup_message_get_status (message) == SOUP_STATUS_OK)
-        {
-          g_autoptr (GOutputStream) memory = g_memory_output_stream_new_resizable ();
-          if (g_output_stream_splice (memory, body,
-                                      G_OUTPUT_STREAM_SPLICE_CLOSE_SOURCE | G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET,
-                                      d->cancellable, &local_error)
-              >= 0)
-            {
-              g_autoptr (GBytes) bytes = g_memory_output_stream_steal_as_bytes (G_MEMORY_OUTPUT_STREAM (memory));
-              return parse_listing (d, bytes, url, error);
-            }
-          g_prefix_error (&local_error, "%s: ", url);
-          transient = TRUE;
-        }
-      else if (body != NULL)
-        {
-          transient = fa_hf_hub_status_is_transient (soup_message_get_status (message));
-          fa_hf_hub_status_error (d->hub, message, url, what, &local_error);
-        }
-      else
-        transient = !g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_CANCELLED)
-                    && !g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
-
+      gboolean transient = status != 0 ? fa_hf_hub_status_is_transient (status)
+                                       : fa_hf_hub_error_is_transient (local_error);
       if (!transient || attempt >= d->attempts || !wait_before_retry (d, attempt))
         {
           if (g_cancellable_set_error_if_cancelled (d->cancellable, error))
@@ -581,10 +556,9 @@ fetch_once (Download *d, const HubFile *file, int fd, const char *partial, const
                                                      &local_error);
       if (body == NULL)
         {
-          gboolean final = g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_CANCELLED)
-                           || g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+          gboolean transient = fa_hf_hub_error_is_transient (local_error);
           g_propagate_error (error, g_steal_pointer (&local_error));
-          return final ? FETCH_FAILED : FETCH_RETRY;
+          return transient ? FETCH_RETRY : FETCH_FAILED;
         }
 
       guint status = soup_message_get_status (message);
@@ -646,7 +620,7 @@ fetch_once (Download *d, const HubFile *file, int fd, const char *partial, const
                                             d->cancellable, &local_error);
           if (got < 0)
             {
-              if (g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+              if (!fa_hf_hub_error_is_transient (local_error))
                 {
                   g_propagate_error (error, g_steal_pointer (&local_error));
                   return FETCH_FAILED;
@@ -893,14 +867,6 @@ download (Download *d, GError **error)
         return NULL;
     }
 
-  /* a snapshot made of files that were present but not linked */
-  for (guint i = 0; i < d->files->len; i++)
-    {
-      gboolean present = FALSE;
-      if (!file_is_present (d, g_ptr_array_index (d->files, i), error, &present))
-        return NULL;
-    }
-
   d->progress.file_index = 0;
   set_stage (d, FA_MODEL_DOWNLOAD_DONE, NULL);
   return g_build_filename (d->repo, "snapshots", d->commit, NULL);
@@ -934,14 +900,7 @@ fa_model_download (const FaModelDownloadOptions *options, FaModelDownloadProgres
       return NULL;
     }
   d.repo = fa_hf_repo_dir (d.cache_dir, d.repo_id);
-  if (options->endpoint != NULL)
-    {
-      endpoint = g_strdup (options->endpoint);
-      while (g_str_has_suffix (endpoint, "/"))
-        endpoint[strlen (endpoint) - 1] = '\0';
-    }
-  else
-    endpoint = fa_hf_endpoint ();
+  endpoint = options->endpoint != NULL ? endpoint_base (options->endpoint) : fa_hf_endpoint ();
   token = options->token != NULL ? g_strdup (options->token) : fa_hf_token ();
   d.hub = fa_hf_hub_new (endpoint, token);
 

@@ -29,8 +29,8 @@ fa_model_candidate_free (FaModelCandidate *candidate)
 
 /* ---- the hub cache ---- */
 
-static const char *
-env_set (const char *name)
+const char *
+fa_hf_env (const char *name)
 {
   const char *value = g_getenv (name);
 
@@ -48,26 +48,32 @@ expand_home (const char *path)
   return g_strdup (path);
 }
 
+/* g_get_user_cache_dir () is read once per process; the environment is
+ * read each time so that a changed variable counts. */
 char *
-fa_hf_hub_cache_dir (void)
+fa_hf_home_dir (void)
 {
   const char *value;
 
-  /* g_get_user_cache_dir () is read once per process; the environment is
-   * read each time so that a changed variable counts. */
-  if ((value = env_set ("HF_HUB_CACHE")) != NULL)
+  if ((value = fa_hf_env ("HF_HOME")) != NULL)
     return expand_home (value);
-  if ((value = env_set ("HF_HOME")) != NULL)
-    {
-      g_autofree char *home = expand_home (value);
-      return g_build_filename (home, "hub", NULL);
-    }
-  if ((value = env_set ("XDG_CACHE_HOME")) != NULL)
+  if ((value = fa_hf_env ("XDG_CACHE_HOME")) != NULL)
     {
       g_autofree char *cache = expand_home (value);
-      return g_build_filename (cache, "huggingface", "hub", NULL);
+      return g_build_filename (cache, "huggingface", NULL);
     }
-  return g_build_filename (g_get_home_dir (), ".cache", "huggingface", "hub", NULL);
+  return g_build_filename (g_get_home_dir (), ".cache", "huggingface", NULL);
+}
+
+char *
+fa_hf_hub_cache_dir (void)
+{
+  const char *value = fa_hf_env ("HF_HUB_CACHE");
+
+  if (value != NULL)
+    return expand_home (value);
+  g_autofree char *home = fa_hf_home_dir ();
+  return g_build_filename (home, "hub", NULL);
 }
 
 /* "org/name" → <cache>/models--org--name */

@@ -28,6 +28,11 @@ typedef struct {
 
 void fa_model_candidate_free (FaModelCandidate *candidate);
 
+/* An environment variable that is set and not empty, else NULL. */
+const char *fa_hf_env (const char *name);
+/* huggingface_hub's home: $HF_HOME, else $XDG_CACHE_HOME/huggingface, else
+ * ~/.cache/huggingface (a leading "~" expanded). Never NULL. */
+char      *fa_hf_home_dir (void);
 /* The hub cache folder, as huggingface_hub decides it: $HF_HUB_CACHE, else
  * $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else
  * ~/.cache/huggingface/hub. Never NULL (the folder may not exist). */
