@@ -25,8 +25,6 @@
 #include "fa-png.h"
 #include "fa-project.h"
 
-enum { FA_CLI_CANCELLED = 130 };
-
 typedef struct {
   GMainLoop *loop;
   GCancellable *cancellable;

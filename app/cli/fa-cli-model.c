@@ -19,9 +19,6 @@
 #include "fa-model-download.h"
 #include "fa-model-find.h"
 
-/* As `flowanchor edit` does: 128 + SIGINT, what a shell reports for Ctrl+C. */
-enum { FA_CLI_CANCELLED = 130 };
-
 static void
 print_candidate (const FaModelCandidate *candidate)
 {

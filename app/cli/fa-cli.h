@@ -10,8 +10,9 @@
 
 G_BEGIN_DECLS
 
-/* Exit statuses: 0 done, 1 the work failed (bad file, missing element), 2 usage. */
-enum { FA_CLI_OK = 0, FA_CLI_FAILED = 1, FA_CLI_USAGE = 2 };
+/* Exit statuses: 0 done, 1 the work failed (bad file, missing element), 2 usage,
+ * 130 cancelled by Ctrl+C (128 + SIGINT, what a shell reports for it). */
+enum { FA_CLI_OK = 0, FA_CLI_FAILED = 1, FA_CLI_USAGE = 2, FA_CLI_CANCELLED = 130 };
 
 /* "cpu", "cuda", or "auto"/NULL (CUDA when a device works). */
 FaBackend *fa_cli_backend_by_name (const char *name, GError **error);

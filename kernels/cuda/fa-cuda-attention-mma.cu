@@ -47,7 +47,6 @@ constexpr int kMmaRows = 64;    /* queries per block */
 constexpr int kMmaKeys = 64;    /* keys per tile */
 constexpr int kMmaWarps = 4;    /* 16 query rows each */
 constexpr int kMmaThreads = kMmaWarps * 32;
-constexpr int64_t kMmaMaxGridYZ = 65535;
 
 static_assert (kMmaRows == kMmaWarps * 16, "one m16 row block per warp");
 static_assert (kMmaKeys % 16 == 0, "key tiles are whole k16 steps of P·V");
@@ -362,9 +361,9 @@ launch_mma (const void *q, const void *k, const void *v, void *out, int64_t batc
   if (status != cudaSuccess)
     return status;
 
-  for (int64_t b0 = 0; b0 < batch; b0 += kMmaMaxGridYZ)
+  for (int64_t b0 = 0; b0 < batch; b0 += kMaxGridYZ)
     {
-      const int64_t nb = batch - b0 < kMmaMaxGridYZ ? batch - b0 : kMmaMaxGridYZ;
+      const int64_t nb = batch - b0 < kMaxGridYZ ? batch - b0 : kMaxGridYZ;
       const dim3 grid ((unsigned) ((n + kMmaRows - 1) / kMmaRows), (unsigned) heads, (unsigned) nb);
       flash_attention_mma_kernel<D><<<grid, kMmaThreads, shared, stream>>> (
         (const bf16 *) q + b0 * n * width, (const bf16 *) k + b0 * m * width,

@@ -54,8 +54,6 @@ constexpr int kFlashKeysPerThread = kFlashKeys / kFlashGroups;                  
 constexpr int kFlashMaxHeadDim = 128;
 constexpr int kFlashMaxColsPerThread = kFlashMaxHeadDim / kFlashGroups; /* 16 */
 constexpr int kFlashProbStride = kFlashKeys + 2;
-/* gridDim.y and gridDim.z */
-constexpr int64_t kMaxGridYZ = 65535;
 
 static_assert (kFlashThreads / kFlashGroups * kFlashRowsPerThread == kFlashRows, "row tiling");
 static_assert (kFlashGroups * kFlashKeysPerThread == kFlashKeys, "key tiling");

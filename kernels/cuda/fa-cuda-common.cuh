@@ -132,6 +132,8 @@ block_max (float v, float *scratch)
 
 /* ---- launch sizing ---- */
 
+/* The largest gridDim.y and gridDim.z. */
+constexpr int64_t kMaxGridYZ = 65535;
 constexpr int kElementwiseThreads = 256;
 /* Grid-stride loops cover the rest: enough blocks to fill any current GPU
  * several times over without knowing which one runs. */

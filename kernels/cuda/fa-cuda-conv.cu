@@ -17,7 +17,6 @@ namespace {
 /* ---- the gather ---- */
 
 constexpr int kGatherThreads = 256;
-constexpr int64_t kMaxGridY = 65535;
 /* The largest finite f16. */
 constexpr float kF16Max = 65504.0f;
 
@@ -97,8 +96,8 @@ launch_im2col (const Gather &g, int64_t p0, int64_t count, T *cols, cudaStream_t
   const int bx = (int) (g.k >= kGatherThreads ? kGatherThreads : (g.k + 31) / 32 * 32);
   const int by = kGatherThreads / bx;
   int64_t blocks = (count + by - 1) / by;
-  if (blocks > kMaxGridY)
-    blocks = kMaxGridY;
+  if (blocks > kMaxGridYZ)
+    blocks = kMaxGridYZ;
 
   im2col_kernel<T><<<dim3 (1, (unsigned) blocks), dim3 ((unsigned) bx, (unsigned) by), 0, stream>>> (
     g, p0, count, cols);

@@ -240,7 +240,7 @@ fa_cuda_edit_sar (float *logits, int64_t heads, int64_t n, int64_t l, int64_t n_
 {
   if (n_j == 0 || heads == 0 || n == 0)
     return cudaSuccess;
-  if (heads > 65535 || n_j > 65535)
+  if (heads > kMaxGridYZ || n_j > kMaxGridYZ)
     return cudaErrorInvalidValue;
 
   const int64_t rows = heads * n;
