@@ -448,7 +448,8 @@ answer_listing (Exchange *ex, const char *rest, const char *query)
           blobs = TRUE;
     }
 
-  if (answer_error_fault (ex, ex->head ? FA_TEST_HUB_NORMAL : take_fault (hub, "")))
+  FaTestHubFault fault = ex->head ? FA_TEST_HUB_NORMAL : take_fault (hub, "");
+  if (answer_error_fault (ex, fault))
     return;
 
   /* As the hub: sizes and hashes only when asked for with blobs=true. */
@@ -504,6 +505,8 @@ answer_listing (Exchange *ex, const char *rest, const char *query)
   json_generator_set_root (generator, root);
   gsize length = 0;
   g_autofree char *body = json_generator_to_data (generator, &length);
+  if (fault == FA_TEST_HUB_CORRUPT)
+    length /= 2;
 
   if (send_head (ex, 200, length, "application/json; charset=utf-8", NULL) && !ex->head)
     write_all (ex, body, length);

@@ -32,7 +32,8 @@ typedef struct _FaTestHub FaTestHub;
 typedef enum {
   FA_TEST_HUB_NORMAL,
   FA_TEST_HUB_CUT,          /* full Content-Length, then half the body, then the connection closes */
-  FA_TEST_HUB_CORRUPT,      /* the right length, one byte changed in the middle */
+  FA_TEST_HUB_CORRUPT,      /* the right length, one byte changed in the middle; the listing: cut
+                             * to half its JSON (with a Content-Length that says so) */
   FA_TEST_HUB_NOT_FOUND,    /* 404 with {"error": "Entry not found"} */
   FA_TEST_HUB_SERVER_ERROR, /* 500 with {"error": "Internal Error"} */
   FA_TEST_HUB_UNAUTHORIZED, /* 401 {"error": "Access to model REPO is restricted…"} */

@@ -562,6 +562,35 @@ test_listing_not_found (Fixture *f, gconstpointer data)
   g_assert_cmpuint (fa_test_hub_count_requests (f->hub, NULL), ==, 1);
 }
 
+/* A listing that is not JSON is no transient failure: one request. */
+static void
+test_listing_corrupt (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  fa_test_hub_set_fault (f->hub, NULL, FA_TEST_HUB_CORRUPT, 1);
+  g_autofree char *folder = download (f, NULL, NULL, &error);
+  g_assert_null (folder);
+  fa_test_assert_error_message (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "the listing is not JSON");
+  g_assert_cmpuint (fa_test_hub_count_requests (f->hub, NULL), ==, 1);
+  g_autofree char *blobs = g_build_filename (f->repo, "blobs", NULL);
+  g_assert_false (g_file_test (blobs, G_FILE_TEST_EXISTS));
+}
+
+/* A repository name that could climb out of the cache is refused before
+ * any request. */
+static void
+test_bad_repository (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  f->options.repo_id = "../Wan-AI";
+  g_autofree char *folder = download (f, NULL, NULL, &error);
+  g_assert_null (folder);
+  fa_test_assert_error_message (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "Not a repository");
+  g_assert_cmpuint (fa_test_hub_count_requests (f->hub, NULL), ==, 0);
+}
+
 static void
 test_file_not_found (Fixture *f, gconstpointer data)
 {
@@ -1158,6 +1187,8 @@ main (int argc, char **argv)
   ADD ("/model-download/file-not-found", test_file_not_found);
   ADD ("/model-download/file-server-error", test_file_server_error);
   ADD ("/model-download/listing-server-error", test_listing_server_error);
+  ADD ("/model-download/listing-corrupt", test_listing_corrupt);
+  ADD ("/model-download/bad-repository", test_bad_repository);
   ADD ("/model-download/cached", test_cached);
   ADD ("/model-download/cached-by-hand", test_cached_by_hand);
   ADD ("/model-download/partial-cache", test_partial_cache);
