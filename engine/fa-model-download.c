@@ -897,6 +897,7 @@ fa_model_download (const FaModelDownloadOptions *options, FaModelDownloadProgres
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "Not a repository and revision: “%s” at “%s”",
                    d.repo_id, d.revision);
+      download_clear (&d);
       return NULL;
     }
   d.repo = fa_hf_repo_dir (d.cache_dir, d.repo_id);
